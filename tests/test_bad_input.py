@@ -1,0 +1,82 @@
+"""Bad input: a ValueError or TypeError that names the problem, before any work, inputs untouched."""
+import re
+
+import numpy as np
+import pytest
+
+from implementations.contract import Config
+from tests.helpers import assert_unchanged, fail, setup, snapshot
+
+
+def first(cfg):
+    return next(iter(cfg.init))
+
+
+def with_nan(a, value=np.nan):
+    a = a.copy()
+    a.flat[a.size // 2] = value
+    return a
+
+
+def init_with(cfg, **arrays):
+    return dict(cfg.init, **arrays)
+
+
+# id: (make the bad (x, y, cfg fields) from good ones, a pattern the message must match)
+CASES = {
+    "x_rank_1": (lambda x, y, c: (x[0], y, {}), r"\bx\b"),
+    "x_rank_3": (lambda x, y, c: (x[None], y, {}), r"\bx\b"),
+    "y_rank_1": (lambda x, y, c: (x, y[:, 0], {}), r"\by\b"),
+    "mismatched_N": (lambda x, y, c: (x, y[:-1], {}), r"\bN\b|\brows?\b|\bx\b.*\by\b"),
+    "x_with_nan": (lambda x, y, c: (with_nan(x), y, {}), r"(?i)nan|finite"),
+    "y_with_inf": (lambda x, y, c: (x, with_nan(y, np.inf), {}), r"(?i)\binf|finite"),
+    "init_missing_key": (lambda x, y, c: (x, y, {"init": {k: v for k, v in c.init.items() if k != first(c)}}),
+                         "{key}"),
+    "init_wrong_shape": (lambda x, y, c: (x, y, {"init": init_with(c, **{first(c): c.init[first(c)][:-1]})}),
+                         "{key}"),
+    "init_with_nan": (lambda x, y, c: (x, y, {"init": init_with(c, **{first(c): with_nan(c.init[first(c)])})}),
+                      r"(?i){key}|nan|finite"),
+    "init_wrong_D_in": (lambda x, y, c: (x[:, :-1], y, {}), r"{key}|\bx\b"),
+    "negative_steps": (lambda x, y, c: (x, y, {"steps": -1, "depths": None}), r"steps"),
+    "zero_lr": (lambda x, y, c: (x, y, {"lr": 0.0}), r"\blr\b|learning.rate"),
+    "negative_lr": (lambda x, y, c: (x, y, {"lr": -1e-3}), r"\blr\b|learning.rate"),
+    "nan_lr": (lambda x, y, c: (x, y, {"lr": float("nan")}), r"\blr\b|learning.rate"),
+    "unknown_dtype": (lambda x, y, c: (x, y, {"dtype": "float16"}), r"dtype"),
+    "unknown_device": (lambda x, y, c: (x, y, {"device": "tpu"}), r"device"),
+    "unavailable_device": (lambda x, y, c: (x, y, {"device": "cuda:99"}), r"device|cuda"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_refused(impl, case):
+    x, y, good = setup(impl, 0, "float64", steps=3)
+    make, pattern = CASES[case]
+    bx, by, changes = make(x, y, good)
+    cfg = Config.unchecked(**dict(good.asdict(), **changes))
+    before = snapshot(bx, by, cfg)
+    pattern = pattern.format(key=re.escape(first(good)))
+    try:
+        impl.run(bx, by, cfg)
+    except (ValueError, TypeError) as e:
+        if not re.search(pattern, str(e)):
+            fail(f"{case}: the error should name the problem (match {pattern!r}), it says: "
+                 f"{type(e).__name__}: {e}", impl, good)
+    except Exception as e:
+        fail(f"{case}: raised {type(e).__name__} ({e}), but should raise ValueError or TypeError "
+             "from its own check before any work", impl, good)
+    else:
+        fail(f"{case}: no error raised", impl, good)
+    assert_unchanged(before, bx, by, cfg, impl)
+
+
+@pytest.mark.dynamic_only
+def test_bad_depths_are_refused(impl):
+    x, y, good = setup(impl, 0, "float64", steps=3)
+    for depths in (good.depths[:-1], (0, 1, good.max_depth + 1)):
+        try:
+            impl.run(x, y, Config.unchecked(**dict(good.asdict(), depths=depths)))
+        except (ValueError, TypeError) as e:
+            if "depth" not in str(e):
+                fail(f"depths={depths}: the error should name depths, it says: {e}", impl, good)
+        else:
+            fail(f"depths={depths} (steps=3, max_depth={good.max_depth}): no error raised", impl, good)
