@@ -51,7 +51,7 @@ class Impl:
         return as_result(self, raw, cfg)
 
     def repro_flag(self) -> str:
-        return f" --impl {self.spec}" if self.spec else ""
+        return f" --impl={self.spec}" if self.spec else ""
 
 
 def as_result(impl: Impl, raw, cfg) -> dict:
