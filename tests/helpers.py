@@ -327,6 +327,11 @@ ORACLE_BOUNDS = {  # (dtype, optimizer): (loss, params, grads)
 }
 
 
+def horizon(impl, dtype: str) -> int:
+    """Steps compared against a reference: the whole cell in float64, at most 50 in float32."""
+    return impl.config.steps if dtype == "float64" else min(impl.config.steps, FLOAT32_HORIZON)
+
+
 def assert_matches_oracle(impl, x, y, cfg):
     """impl's step-0 grads, losses and final params against the float64 oracle's, same start."""
     __tracebackhide__ = True

@@ -10,15 +10,15 @@ bounds are not yet measured on a GPU: no GPU machine was lent to the session tha
 """
 import pytest
 
-from tests.helpers import FLOAT32_HORIZON, ORACLE_BOUNDS, assert_losses_close, assert_params_close, cuda_devices, setup
+from tests.helpers import (LOSS_FLOOR, ORACLE_BOUNDS, assert_losses_close, assert_params_close, cuda_devices, horizon,
+                           setup)
 
 pytestmark = pytest.mark.cuda
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cuda_matches_cpu(impl, dtype):
-    steps = impl.config.steps if dtype == "float64" else min(impl.config.steps, FLOAT32_HORIZON)
-    x, y, cfg = setup(impl, 0, dtype, steps=steps)
+    x, y, cfg = setup(impl, 0, dtype, steps=horizon(impl, dtype))
     cpu = impl.run(x, y, cfg)
     for device in cuda_devices():
         try:
@@ -30,5 +30,5 @@ def test_cuda_matches_cpu(impl, dtype):
         loss_bound, params_bound, grads_bound = ORACLE_BOUNDS[dtype, cfg.optimizer]
         on = cfg.replace(device=device)
         assert_params_close(f"step-0 grad on {device} vs cpu", got["grads"], cpu["grads"], grads_bound, impl, on)
-        assert_losses_close(got["losses"], cpu["losses"], loss_bound, 1e-8, impl, on)
+        assert_losses_close(got["losses"], cpu["losses"], loss_bound, LOSS_FLOOR, impl, on)
         assert_params_close(f"params on {device} vs cpu", got["params"], cpu["params"], params_bound, impl, on)

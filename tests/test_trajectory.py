@@ -19,10 +19,9 @@ Adam in float64 amplifies rounding (1e-12 at step 60, 1e-6 by step 450), hence i
 """
 import pytest
 
-from tests.helpers import FLOAT32_HORIZON, assert_matches_oracle, setup
+from tests.helpers import assert_matches_oracle, horizon, setup
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_matches_reference(impl, dtype):
-    steps = impl.config.steps if dtype == "float64" else min(impl.config.steps, FLOAT32_HORIZON)
-    assert_matches_oracle(impl, *setup(impl, 0, dtype, steps=steps))
+    assert_matches_oracle(impl, *setup(impl, 0, dtype, steps=horizon(impl, dtype)))
