@@ -1,14 +1,17 @@
-"""The suite's pytest wiring: --impl, parametrising over implementations, skips, header, repro."""
+"""The suite's pytest wiring: --impl, parametrising over implementations, skips, header.
+
+The report (repro lines, matrix, files, progress) is the plugin in tests/report.py."""
 import os
-import shlex
-import sys
 from importlib import metadata
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, before any import
 
-pytest_plugins = ["pytester"]  # the catalogue self-test runs the suite inside the suite
+pytest_plugins = [
+    "pytester",  # the catalogue self-test runs the suite inside the suite
+    "tests.report",  # repro lines, the conformance matrix, report files, live progress
+]
 
 from tests import helpers  # noqa: E402
 
@@ -18,6 +21,9 @@ def pytest_addoption(parser):
     group.addoption("--impl", action="append", default=[], metavar="PATH|MODULE",
                     help="verify this implementation (a .py file or a dotted module name; repeatable) "
                          "instead of the bundled ones. Default: every module in implementations/.")
+    group.addoption("--benchmark-sweep", action="store_true", default=False,
+                    help="with --benchmark-only, also time every implementation at sizes N = D_in = H = D_out "
+                         "= 1 ... 2048 and draw speed_sweep.png. Default: off (the tutorial cells only).")
 
 
 def pytest_configure(config):
@@ -34,6 +40,10 @@ def pytest_configure(config):
     for tag in {t for i in impls for t in i.tags}:
         config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
     config.stash[IMPLS] = impls
+    if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
+        from tests.report import Reporter  # imported by pytest_plugins above, with assertion rewriting
+
+        config.pluginmanager.register(Reporter(config, impls), "conformance-report")
     if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
                                 "(pytest-xdist workers would share the cores and skew every timing)")
@@ -62,9 +72,15 @@ def pytest_collection_modifyitems(config, items):
     plugged = bool(config.getoption("impl"))
     benchmarking = config.getoption("benchmark_only", False)
     cuda = helpers.cuda_devices()
+    if benchmarking:  # only the timings run: the rest is left out, not listed as hundreds of skips
+        timed = [i for i in items if "benchmark" in i.fixturenames]
+        config.hook.pytest_deselected(items=[i for i in items if "benchmark" not in i.fixturenames])
+        items[:] = timed
     for item in items:
         if "benchmark" in item.fixturenames and not benchmarking:
             item.add_marker(pytest.mark.skip(reason="timing runs only under --benchmark-only"))
+        elif item.get_closest_marker("sweep") and not config.getoption("benchmark_sweep"):
+            item.add_marker(pytest.mark.skip(reason="the size sweep runs only with --benchmark-sweep"))
         if item.get_closest_marker("selftest") and plugged:
             item.add_marker(pytest.mark.skip(reason="a self-test of the suite; it runs without --impl"))
         if item.get_closest_marker("cuda") and not cuda:
@@ -85,57 +101,3 @@ def pytest_report_header(config):
         "frameworks: " + ", ".join(versions),
         "devices: cpu" + (", " + ", ".join(cuda) if cuda else f"; {helpers.cuda_missing_reason()}"),
     ]
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """End every failure with the command that reproduces it, from the repository root;
-    tag each report with its implementation (the summary reads it, also under xdist)."""
-    report = yield
-    impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
-    if impl is not None and call.when == "call":
-        report.user_properties.append(("impl", impl.name))
-    if report.failed and call.when == "call":
-        exe = os.path.relpath(sys.executable) if sys.executable.startswith(str(helpers.ROOT)) else "python"
-        cmd = f"{exe} -m pytest {shlex.quote(item.nodeid)}"
-        if impl is not None:
-            cmd += impl.repro_flag()
-        report.longrepr = f"{report.longreprtext}\n\nreproduce (from the repository root):\n  {cmd}"
-    return report
-
-
-# ----------------------------------------------------------------- the conformance summary
-
-FAMILIES = {"test_contract": "contract", "test_gradients": "gradients", "test_trajectory": "trajectory",
-            "test_learning": "learning", "test_hygiene": "hygiene", "test_bad_input": "bad input",
-            "test_devices": "devices", "test_speed": "speed"}
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    """Implementations down, check families across: which passed which family."""
-    cells, names = {}, [i.name for i in config.stash[IMPLS]]
-    for status in ("passed", "failed", "skipped"):
-        for rep in terminalreporter.stats.get(status, []):
-            impl = dict(getattr(rep, "user_properties", ())).get("impl")
-            family = FAMILIES.get(rep.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py"))
-            if impl and family:
-                cells.setdefault((impl, family), []).append(status)
-    families = [f for f in FAMILIES.values() if any(k[1] == f for k in cells)]
-    if not families:
-        return
-    def mark(statuses):
-        if not statuses:
-            return "-"
-        if "failed" in statuses:
-            return f"FAIL {statuses.count('failed')}/{len(statuses)}"
-        return "pass" if "passed" in statuses else "skip"
-    width = max(len(n) for n in names) + 2
-    cols = [max(len(f), 9) + 2 for f in families]
-    tr = terminalreporter
-    tr.section("conformance")
-    tr.write_line("".ljust(width) + "".join(f.ljust(c) for f, c in zip(families, cols)))
-    for name in names:
-        row = [mark(cells.get((name, f), [])) for f in families]
-        verdict = "FAILS" if any(r.startswith("FAIL") for r in row) else "conforms"
-        line = name.ljust(width) + "".join(r.ljust(c) for r, c in zip(row, cols)) + verdict
-        tr.write_line(line, red=verdict == "FAILS", green=verdict == "conforms")

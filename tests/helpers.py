@@ -37,6 +37,7 @@ class Impl:
     config: Config
     tags: tuple
     spec: str = ""  # what --impl was given; empty for a bundled module
+    last: tuple = None  # (steps, final loss) of the latest run, for the live progress line
 
     def __repr__(self):
         return self.name
@@ -47,8 +48,11 @@ class Impl:
 
     def run(self, x, y, cfg) -> dict:
         """Call train and return its result as a dict, failing cleanly on missing keys."""
-        raw = self.module.train(x, y, cfg)
-        return as_result(self, raw, cfg)
+        result = as_result(self, self.module.train(x, y, cfg), cfg)
+        losses = np.asarray(result["losses"]).ravel()
+        if losses.size:
+            self.last = (losses.size, float(losses[-1]))
+        return result
 
     def repro_flag(self) -> str:
         return f" --impl={self.spec}" if self.spec else ""
@@ -115,6 +119,15 @@ def bundled() -> list:
     order = getattr(importlib.import_module("implementations"), "ORDER", ())
     rank = {n: i for i, n in enumerate(order)}
     return sorted(impls, key=lambda i: (rank.get(i.name, len(rank)), i.name))
+
+
+def shown_path(path) -> str:
+    """path as a user would type it: relative to the working directory when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def chapter(impl: Impl) -> str:
@@ -194,13 +207,19 @@ def assert_params_close(what: str, actual: Mapping, expected: Mapping, bound: fl
              + (f" (also over: {others})" if others else ""), impl, cfg)
 
 
+def loss_errors(actual, expected, floor: float):
+    """Per step |l - ref| / max(|ref|, floor * |ref[0]|): relative, until the loss nears zero."""
+    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return np.abs(a - e) / np.maximum(np.abs(e), floor * abs(e[0]) if e.size else 1.0)
+
+
 def assert_losses_close(actual, expected, bound: float, floor: float, impl, cfg):
-    """Per step |l - ref| / max(|ref|, floor * ref[0]); names the first step over the bound."""
+    """Per step loss_errors within bound; names the first step over it."""
     __tracebackhide__ = True
     a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape:
         fail(f"losses has shape {a.shape}, but should be {e.shape}", impl, cfg)
-    err = np.abs(a - e) / np.maximum(np.abs(e), floor * abs(e[0]) if e.size else 1.0)
+    err = loss_errors(a, e, floor)
     over = np.flatnonzero(~(err <= bound))
     if over.size:
         t = int(over[0])

@@ -9,7 +9,7 @@ from tests.catalogue import BUGS, Bug
 from tests.helpers import ROOT, bundled, setup
 
 pytestmark = pytest.mark.selftest
-ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"))
+ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "--report=none")
 
 
 @pytest.fixture(scope="module", autouse=True)

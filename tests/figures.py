@@ -1,0 +1,119 @@
+"""The report's two figures, drawn from the tutorial runs (tests/test_learning.py records them).
+
+- loss_curves.png: every implementation's loss per step, log scale.
+- trajectory_error.png: per step, how far each run's loss is from the float64 oracle's from the
+  same start (helpers.loss_errors), log scale, with the suite's bound over the compared steps.
+
+Each implementation keeps one colour (and line style) in both figures; draw() returns them, so
+the report can name them and the tests can find each curve's pixels.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from tests.helpers import LOSS_FLOOR, loss_errors
+
+STYLES = ("-", "--", ":", "-.")  # runs of one cell give the same curve: styles keep each visible
+ZERO = 1e-18  # where an exact match (error 0) is drawn on the log scale
+
+
+def colours(names) -> dict:
+    """A distinct colour per implementation, as '#rrggbb' (tab10, then tab20)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {n: to_hex(cmap(i % cmap.N)) for i, n in enumerate(names)}
+
+
+def draw(runs: dict, outdir: Path) -> dict:
+    """Write loss_curves.png and trajectory_error.png for runs {name: tutorial run}; return
+    {"files": {figure: path}, "colours": {name: '#rrggbb'}}."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    names = list(runs)
+    colour = colours(names)
+    files = {}
+
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    for i, name in enumerate(names):
+        losses = np.asarray(runs[name]["losses"], dtype=float)
+        ax.plot(np.arange(losses.size), np.where(losses > 0, losses, np.nan), STYLES[i % len(STYLES)],
+                color=colour[name], lw=1.6, label=f"{name} ({runs[name]['dtype']})")
+    ax.set(yscale="log", xlabel="step t", ylabel="loss", title="Tutorial runs: loss per step")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    files["loss_curves"] = _save(fig, outdir / "loss_curves.png")
+
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    for i, name in enumerate(names):
+        run = runs[name]
+        if run.get("reference") is None:
+            continue
+        err = loss_errors(run["losses"], run["reference"], LOSS_FLOOR)
+        ax.plot(np.arange(err.size), np.maximum(err, ZERO), STYLES[i % len(STYLES)], color=colour[name],
+                lw=1.6, label=f"{name} ({run['dtype']})")
+    for (steps, bound), who in _checked(runs).items():  # what the trajectory family holds each run to
+        ax.axvspan(-0.5, steps - 0.5, color="#888", alpha=0.12, lw=0)
+        ax.hlines(bound, 0, steps - 1, colors="#a61b14", linestyles="--", lw=1)
+        ax.annotate(f"checked: steps 0-{steps - 1}, bound {bound:.0e}" + (f" ({who})" if who else ""),
+                    (steps, bound), xytext=(4, 4), textcoords="offset points", fontsize=7, color="#a61b14")
+    ax.set(yscale="log", xlabel="step t", ylabel="|loss - oracle| / max(oracle, 1e-8 oracle[0])",
+           title="Trajectory error against the float64 oracle, same start (0 drawn at 1e-18)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    files["trajectory_error"] = _save(fig, outdir / "trajectory_error.png")
+    return {"files": files, "colours": colour}
+
+
+def _checked(runs) -> dict:
+    """{(compared steps, loss bound): which runs}, the names left out when it is every run."""
+    groups = {}
+    for name, run in runs.items():
+        if run.get("reference") is not None:
+            groups.setdefault((run["compared"], run["bound"]), []).append(name)
+    return {k: "" if len(groups) == 1 else ", ".join(v) for k, v in groups.items()}
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def draw_sweep(rows: list, names: list, outdir: Path) -> Path:
+    """speed_sweep.png: per step time and GFLOP/s against size, one line per implementation,
+    from the report's speed rows of the sweep groups; the peak as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colour = colours(names)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
+    for i, name in enumerate(names):
+        mine = sorted((r for r in rows if r["implementation"] == name), key=lambda r: r["size"][0])
+        if not mine:
+            continue
+        size = [r["size"][0] for r in mine]
+        style = dict(color=colour[name], ls=STYLES[i % len(STYLES)], marker="o", ms=3, lw=1.4, label=name)
+        left.plot(size, [max(r["us_per_step"], 1e-3) for r in mine], **style)
+        right.plot(size, [max(r["gflops"], 1e-6) for r in mine], **style)
+    peak = rows[0]["peak_gflops"]
+    right.axhline(peak, color="#a61b14", ls="--", lw=1)
+    right.annotate(f"float32 matmul peak {peak:.0f} GFLOP/s", (1, peak), xytext=(4, -12),
+                   textcoords="offset points", fontsize=8, color="#a61b14")
+    left.set(xscale="log", yscale="log", xlabel="N = D_in = H = D_out", ylabel="us per step",
+             title="Time per step (flat: overhead; rising: compute)")
+    right.set(xscale="log", yscale="log", xlabel="N = D_in = H = D_out", ylabel="GFLOP/s (matrix products)",
+              title="Achieved rate")
+    for ax in (left, right):
+        ax.grid(True, which="major", alpha=0.3)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _save(fig, outdir / "speed_sweep.png")

@@ -1,0 +1,469 @@
+"""The conformance report (a pytest plugin, loaded by conftest.py).
+
+- Every failure ends with the command that reproduces it from the repository root.
+- At the end: a matrix of implementations x check families, each cell pass, FAIL (with the
+  one-line reason) or skip (with the reason), in the terminal, and written with the tutorial
+  runs' figures as DIR/conformance.html (self-contained), DIR/conformance.json, DIR/*.png.
+- On a terminal, one live line: tests done, implementation, family, the latest run's last
+  step and loss (the tutorial's `t = 499  loss = ...`).
+Works under pytest-xdist: everything it needs travels in each report's user_properties.
+"""
+import html
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from base64 import b64encode
+from pathlib import Path
+
+import pytest
+
+from tests import helpers, speed
+
+FAMILIES = {"test_contract": "contract", "test_gradients": "gradients", "test_trajectory": "trajectory",
+            "test_learning": "learning", "test_hygiene": "hygiene", "test_bad_input": "bad input",
+            "test_devices": "devices", "test_speed": "speed"}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance")
+    group.addoption("--report", metavar="DIR", default=None,
+                    help="write conformance.html, conformance.json, loss_curves.png and trajectory_error.png "
+                         "into DIR. Default: reports/ in the repository. --report=none writes nothing.")
+    group.addoption("--progress", choices=("auto", "on", "off"), default="auto",
+                    help="one live line instead of pytest's dots: tests done, implementation, family, the "
+                         "latest run's last step and loss. Default: auto (on for a terminal; off when the "
+                         "output is not a terminal, as in CI logs, and under -v or -n).")
+
+
+# ----------------------------------------------------------------- each test's outcome
+
+
+def family_of(nodeid: str):
+    return FAMILIES.get(nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py"))
+
+
+def one_line(excinfo) -> str:
+    """The failure in one line: the suite's own message, or the exception and where it came from."""
+    if isinstance(excinfo.value, pytest.fail.Exception):
+        text = str(excinfo.value.msg)
+    else:
+        entry = excinfo.traceback[-1] if excinfo.traceback else None
+        where = f" (at {helpers.shown_path(entry.path)}:{entry.lineno + 1})" if entry is not None else ""
+        text = f"{excinfo.typename}: {excinfo.value}".strip() + where
+    first = text.strip().splitlines()[0] if text.strip() else excinfo.typename
+    return first if len(first) <= 400 else first[:397] + "..."
+
+
+def reproduce(item, impl) -> str:
+    """The command that reruns item alone, pasted as is from the repository root."""
+    exe = os.path.relpath(sys.executable, helpers.ROOT) if sys.executable.startswith(str(helpers.ROOT)) else "python"
+    return f"{exe} -m pytest {shlex.quote(item.nodeid)}" + (impl.repro_flag() if impl is not None else "")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Tag every report with its implementation; give failures a one-line reason and their repro."""
+    report = yield
+    impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
+    impl = impl if isinstance(impl, helpers.Impl) else None  # not pytest's token for an empty parameter set
+    if impl is not None and call.when == "setup":
+        item.user_properties.append(("impl", impl.name))  # for the reports of the later phases
+        report.user_properties.append(("impl", impl.name))
+    if report.failed and call.excinfo is not None:
+        cmd = reproduce(item, impl)
+        report.user_properties = [*report.user_properties, ("reason", one_line(call.excinfo)), ("reproduce", cmd)]
+        report.longrepr = f"{report.longreprtext}\n\nreproduce (from the repository root):\n  {cmd}"
+    return report
+
+
+class Report:
+    """What the run found, cell by cell, and the tutorial runs to draw."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.tests = {}  # (impl, family) -> [{"test", "status", "reason", "reproduce"}]
+        self.runs = {}  # impl -> tutorial run (tests/test_learning.py)
+        self.speed = {}  # (group, impl) -> {steps: timing} (tests/test_speed.py)
+        self.tags = {}  # impl -> its TAGS
+        self.done, self.started = set(), time.time()
+
+    def add(self, rep):
+        props = dict(rep.user_properties)
+        impl, family = props.get("impl"), family_of(rep.nodeid)
+        if "tutorial_run" in props and impl:
+            self.runs[impl] = props["tutorial_run"]
+        if "speed" in props and impl and rep.when == "call" and rep.passed:
+            info = props["speed"]
+            self.speed.setdefault((info["group"], impl), {})[info["steps"]] = info
+        if rep.when == "call" or rep.failed or rep.skipped:
+            self.done.add(rep.nodeid)
+        if not impl or not family or not (rep.when == "call" or rep.failed or rep.skipped):
+            return
+        if rep.skipped:
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            entry = {"status": "skip", "reason": reason.removeprefix("Skipped: ")}
+        elif rep.failed:
+            entry = {"status": "fail", "reason": props.get("reason", "failed"), "reproduce": props.get("reproduce"),
+                     "phase": rep.when}
+        else:
+            entry = {"status": "pass"}
+        self.tests.setdefault((impl, family), []).append({"test": rep.nodeid, **entry})
+
+    def shown(self):
+        """The implementations with at least one result (-k may have deselected the others)."""
+        return [n for n in self.names if any(k[0] == n for k in self.tests)]
+
+    def families(self):
+        return [f for f in FAMILIES.values() if any(k[1] == f for k in self.tests)]
+
+    def cell(self, impl, family) -> dict:
+        tests = self.tests.get((impl, family), [])
+        count = {s: sum(t["status"] == s for t in tests) for s in ("pass", "fail", "skip")}
+        if not tests:
+            return {"status": "not run", **count}
+        if count["fail"]:
+            first = next(t for t in tests if t["status"] == "fail")
+            return {"status": "fail", **count, "reason": first["reason"], "reproduce": first["reproduce"],
+                    "failures": [t for t in tests if t["status"] == "fail"]}
+        if count["pass"]:
+            return {"status": "pass", **count}
+        reasons = sorted({t["reason"] for t in tests})
+        return {"status": "skip", **count, "reason": "; ".join(reasons)}
+
+    def verdict(self, impl) -> str:
+        cells = [self.cell(impl, f) for f in self.families()]
+        if any(c["status"] == "fail" for c in cells):
+            return "FAILS"
+        return "conforms" if any(c["status"] == "pass" for c in cells) else "not checked"
+
+    def speed_rows(self) -> list:
+        """One row per implementation and group timed at two step counts (tests/speed.py's derive)."""
+        rows = []
+        for (group, impl), runs in self.speed.items():
+            if len(runs) < 2:
+                continue
+            short, long = runs[min(runs)], runs[max(runs)]
+            one_time = max(r["first_call_s"] - r["median_s"] for r in (short, long))
+            rows.append({"implementation": impl, "group": group, "size": long["size"], "dtype": long["dtype"],
+                         "steps": long["steps"], "peak_gflops": long["peak_gflops"], "floor_us": long["floor_us"],
+                         **speed.derive(short, long), "one_time_s": one_time})
+        order = {n: i for i, n in enumerate(self.names)}
+        return sorted(rows, key=lambda r: (r["group"] != "tutorial cell", r["size"][0], order.get(r["implementation"], 0)))
+
+    def goals(self, rows) -> list:
+        """The README's performance goals, each as measured in this run."""
+        out = []
+        cell = [r for r in rows if r["group"] == "tutorial cell"]
+        if cell:
+            best = min(cell, key=lambda r: r["floor_ratio"])
+            out.append(f"fastest at its tutorial cell: {best['implementation']}, {best['floor_ratio']:.2f}x the floor "
+                       f"(goal <= 1.10x: {'met' if best['floor_ratio'] <= 1.10 else 'not met'})")
+        tiny = [r for r in rows if r["size"] == [1, 1, 1, 1] and "whole_loop" in self.tags.get(r["implementation"], ())]
+        if tiny:
+            worst = max(r["us_per_step"] for r in tiny)
+            out.append("whole-loop compiled, size 1: " + ", ".join(f"{r['implementation']} {r['us_per_step']:.2f} us"
+                                                                  for r in tiny)
+                       + f" per step (goal < 1 us: {'met' if worst < 1 else 'not met'})")
+        big = [r for r in rows if r["size"][0] >= 2048 and r["group"] != "tutorial cell"]
+        if big:
+            best = max(big, key=lambda r: r["peak_share"])
+            out.append(f"size >= 2048: best {best['implementation']} at {best['peak_share']:.0%} of the peak "
+                       f"(goal >= 85%: {'met' if best['peak_share'] >= 0.85 else 'not met'})")
+        return out
+
+    def as_json(self, environment, figures) -> dict:
+        fams = self.families()
+        return {
+            "schema": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment,
+            "families": fams, "figures": figures, "speed": _finite(self.speed_rows()),
+            "speed_goals": self.goals(self.speed_rows()),
+            "implementations": [{"name": n, "verdict": self.verdict(n),
+                                 "cells": {f: self.cell(n, f) for f in fams},
+                                 "tutorial_run": _finite(self.runs.get(n))} for n in self.shown()],
+        }
+
+
+def _finite(value):
+    """JSON has no NaN or Inf: they become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------- the plugin
+
+
+class Reporter:
+    """Registered by conftest.py once the implementations are known (not in xdist workers)."""
+
+    def __init__(self, config, impls):
+        self.config, self.report = config, Report(i.name for i in impls)
+        self.report.tags = {i.name: i.tags for i in impls}
+        self.live, self.item, self.looping = None, None, False
+
+    # -- the live line
+
+    def progress_on(self) -> bool:
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        choice = self.config.getoption("progress")
+        if tr is None or choice == "off" or getattr(self.config.option, "numprocesses", None):
+            return False
+        return choice == "on" or (tr.isatty and self.config.get_verbosity() == 0)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session):
+        if self.progress_on():
+            self.live = self.config.pluginmanager.get_plugin("terminalreporter")
+            self.live.showfspath = False
+            self.live._show_progress_info = False  # the live line says how far the run is
+            self.session = session
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(self, report):
+        """With the live line on, pytest's own letter per test is left out."""
+        status = yield
+        return (status[0], "", "") if self.live is not None and self.looping else status
+
+    def pytest_runtest_setup(self, item):
+        self.item = item
+
+    def pytest_runtest_logreport(self, report):
+        self.report.add(report)
+        if self.live is not None and (report.when == "teardown" or report.failed):
+            self.show(report)
+
+    def show(self, report):
+        tr, props = self.live, dict(report.user_properties)
+        impl, family = props.get("impl", "-"), family_of(report.nodeid) or report.nodeid.split("::")[0]
+        if report.failed:
+            tr.rewrite(f"FAIL {impl} · {family}: {props.get('reason', 'failed')}", erase=True, red=True)
+            tr.write_line("")
+        runner = self.item.callspec.params.get("impl") if hasattr(self.item, "callspec") else None
+        runner = runner if isinstance(runner, helpers.Impl) else None
+        last = f"   t = {runner.last[0] - 1}  loss = {runner.last[1]:.4g}" if runner and runner.last else ""
+        total = str(self.session.testscollected)
+        line = f"[{len(self.report.done):>{len(total)}}/{total}] {impl} · {family}{last}"
+        tr.rewrite(line[: tr._tw.fullwidth - 1], erase=True)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session):
+        self.looping = True
+        try:
+            result = yield
+        finally:
+            self.looping = False  # the short summary after the loop asks for the words again
+        if self.live is not None:
+            self.live.rewrite("", erase=True)
+            self.live.rewrite("")
+        return result
+
+    # -- the end
+
+    def pytest_terminal_summary(self, terminalreporter):
+        rep, tr = self.report, terminalreporter
+        families = rep.families()
+        if not families:
+            return
+        tr.section("conformance")
+        for line, verdict in matrix_lines(rep, families):
+            tr.write_line(line, red=verdict == "FAILS", green=verdict == "conforms")
+        notes = why_lines(rep, families)
+        if notes:
+            tr.write_line("")
+            for line in notes:
+                tr.write_line(line)
+        rows = rep.speed_rows()
+        if rows:
+            tr.section("speed")
+            for line in speed_lines(rows):
+                tr.write_line(line)
+            for line in rep.goals(rows):
+                tr.write_line("goal: " + line)
+        where = self.write_files(tr)
+        if where:
+            tr.write_line("")
+            tr.write_line(f"report: {where}")
+
+    def write_files(self, tr):
+        option = self.config.getoption("report")
+        if option == "none":
+            return ""
+        outdir = helpers.ROOT / "reports" if option is None else Path(option).resolve()
+        outdir.mkdir(parents=True, exist_ok=True)
+        figures = {}
+        if self.report.runs:
+            from tests import figures as draw
+
+            runs = {n: self.report.runs[n] for n in self.report.names if n in self.report.runs}
+            drawn = draw.draw(runs, outdir)
+            figures = {"files": {k: p.name for k, p in drawn["files"].items()}, "colours": drawn["colours"]}
+        sweep = [r for r in self.report.speed_rows() if r["group"].startswith("sweep")]
+        if sweep:
+            from tests import figures as draw
+
+            figures.setdefault("files", {})["speed_sweep"] = draw.draw_sweep(sweep, self.report.names, outdir).name
+        data = self.report.as_json(header_lines(self.config), figures)
+        (outdir / "conformance.json").write_text(json.dumps(data, indent=1, allow_nan=False))
+        (outdir / "conformance.html").write_text(to_html(data, outdir))
+        names = ["conformance.html", "conformance.json", *figures.get("files", {}).values()]
+        return f"{helpers.shown_path(outdir)}/ ({', '.join(names)})"
+
+
+def speed_lines(rows):
+    yield (f"medians over rounds; peak {rows[0]['peak_gflops']:.0f} GFLOP/s (float32 torch.mm of "
+           f"{speed.PEAK_SIZE}^2, measured in this run); floor = the step's matrix products alone")
+    head = ("implementation", "group", "N,D_in,H,D_out", "us/step", "GFLOP/s", "of peak", "x floor", "per call",
+            "one-time")
+    width = max(len(r["implementation"]) for r in [*rows, {"implementation": head[0]}]) + 2
+    fmt = f"{{:<{width}}}{{:<15}}{{:<20}}{{:>11}}{{:>9}}{{:>9}}{{:>9}}{{:>11}}{{:>10}}"
+    yield fmt.format(*head)
+    for r in rows:
+        yield fmt.format(r["implementation"], r["group"], ",".join(map(str, r["size"])), num(r["us_per_step"], ".2f"),
+                         num(r["gflops"], ".1f"), num(r["peak_share"], ".0%"), num(r["floor_ratio"], ".2f"),
+                         num(r["per_call_ms"], ".2f", " ms"), num(r["one_time_s"], ".2f", " s"))
+
+
+def num(value, spec, unit="") -> str:
+    """A measured number, or '-' where there is none (JSON's null, NaN)."""
+    return "-" if value is None or value != value else f"{value:{spec}}{unit}"
+
+
+def header_lines(config) -> list:
+    """The run's setting: the report header (implementations, frameworks, devices) and the command."""
+    lines = []
+    for result in config.hook.pytest_report_header(config=config, start_path=config.rootpath):
+        lines.extend([result] if isinstance(result, str) else result)
+    return lines + ["command: pytest " + " ".join(shlex.quote(a) for a in config.invocation_params.args)]
+
+
+# ----------------------------------------------------------------- text
+
+
+def mark(cell) -> str:
+    return {"pass": "pass", "skip": "skip", "not run": "-"}.get(cell["status"]) or \
+        f"FAIL {cell['fail']}/{cell['pass'] + cell['fail'] + cell['skip']}"
+
+
+def matrix_lines(rep, families):
+    width = max(len(n) for n in rep.shown()) + 2
+    cols = [max(len(f), 9) + 2 for f in families]
+    yield "".ljust(width) + "".join(f.ljust(c) for f, c in zip(families, cols)) + "verdict", None
+    for name in rep.shown():
+        verdict = rep.verdict(name)
+        row = [mark(rep.cell(name, f)) for f in families]
+        yield name.ljust(width) + "".join(r.ljust(c) for r, c in zip(row, cols)) + verdict, verdict
+
+
+def why_lines(rep, families):
+    """A line per failed cell (reason, then its repro), and one per skip reason with its cells."""
+    lines, skips = [], {}
+    for name in rep.shown():
+        for f in families:
+            cell = rep.cell(name, f)
+            if cell["status"] == "fail":
+                more = f" (+{cell['fail'] - 1} more)" if cell["fail"] > 1 else ""
+                lines += [f"{name} · {f}: {cell['reason']}{more}", f"    reproduce: {cell['reproduce']}"]
+            elif cell["status"] == "skip":
+                skips.setdefault((f, cell["reason"]), []).append(name)
+    for (f, reason), names in skips.items():
+        who = "every implementation" if len(names) == len(rep.shown()) > 1 else ", ".join(names)
+        lines.append(f"{f} skipped for {who}: {reason}")
+    return lines
+
+
+# ----------------------------------------------------------------- HTML
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: .35em .7em; text-align: left; vertical-align: top; }
+td.pass { background: #dff3e0; } td.fail { background: #f9d6d5; } td.skip { background: #f3efd9; color: #555; }
+td.verdict-conforms { color: #1a6b22; font-weight: 600; } td.verdict-FAILS { color: #a61b14; font-weight: 600; }
+tr.FAILS th { color: #a61b14; } pre { background: #f5f5f5; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
+img { max-width: 100%; border: 1px solid #ddd; } .small { color: #666; font-size: 12px; }
+"""
+
+
+def anchor(name, family) -> str:
+    return "fail-" + "".join(c if c.isalnum() else "-" for c in f"{name}-{family}")
+
+
+def to_html(data, outdir) -> str:
+    e = html.escape
+    fams = data["families"]
+    rows, notes = [], {}  # notes: skip reason -> its number under the table
+    for impl in data["implementations"]:
+        cells = []
+        for f in fams:
+            c = impl["cells"][f]
+            label = mark(c)
+            if c["status"] == "fail":
+                body = f'<a href="#{anchor(impl["name"], f)}">{e(label)}</a><br><span class="small">{e(c["reason"])}</span>'
+            elif c["status"] == "skip":
+                n = notes.setdefault(c["reason"], len(notes) + 1)
+                body = f'{e(label)} <a href="#skip-{n}"><sup>{n}</sup></a>'
+            else:
+                body = e(label)
+            cells.append(f'<td class="{e(c["status"].replace(" ", "-"))}" title="{e(c.get("reason", label))}">{body}</td>')
+        rows.append(f'<tr class="{e(impl["verdict"])}"><th>{e(impl["name"])}</th>{"".join(cells)}'
+                    f'<td class="verdict-{e(impl["verdict"])}">{e(impl["verdict"])}</td></tr>')
+    failures = []
+    for impl in data["implementations"]:
+        for f in fams:
+            c = impl["cells"][f]
+            if c["status"] != "fail":
+                continue
+            items = "".join(f'<li><code>{e(t["test"])}</code>: {e(t["reason"])}<pre>{e(t["reproduce"])}</pre></li>'
+                            for t in c["failures"])
+            failures.append(f'<section id="{anchor(impl["name"], f)}"><h3>{e(impl["name"])} · {e(f)}</h3>'
+                            f'<p>Run from the repository root to reproduce:</p><ul>{items}</ul></section>')
+    figs = []
+    for key, caption in (("loss_curves", "Loss per step of each implementation's tutorial run (log scale)."),
+                         ("trajectory_error", "Per step, the relative distance of each run's loss from the "
+                                              "float64 oracle's from the same start (log scale).")):
+        name = data["figures"].get("files", {}).get(key)
+        if name:
+            png = b64encode((outdir / name).read_bytes()).decode()
+            figs.append(f'<figure id="{key}"><img alt="{e(caption)}" src="data:image/png;base64,{png}">'
+                        f'<figcaption>{e(caption)} Also written as <code>{e(name)}</code>.</figcaption></figure>')
+    if not figs:
+        figs.append("<p>No tutorial runs in this session (the learning family did not run), so no figures.</p>")
+    speed_html = ""
+    if data["speed"]:
+        lines = list(speed_lines(data["speed"]))
+        speed_html = (f'<h2>Speed</h2><pre id="speed">{e(chr(10).join(lines))}</pre>'
+                      + "".join(f"<p>{e(g)}</p>" for g in data["speed_goals"]))
+        name = data["figures"].get("files", {}).get("speed_sweep")
+        if name:
+            png = b64encode((outdir / name).read_bytes()).decode()
+            speed_html += (f'<figure id="speed_sweep"><img alt="time per step and GFLOP/s against size" '
+                           f'src="data:image/png;base64,{png}"><figcaption>Time per step and achieved rate '
+                           f'against size. Also written as <code>{e(name)}</code>.</figcaption></figure>')
+    verdicts = [i["verdict"] for i in data["implementations"]]
+    summary = f'{verdicts.count("conforms")} of {len(verdicts)} implementations conform'
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>Conformance report: {e(summary)}</title><style>{STYLE}</style></head>
+<body>
+<h1>Conformance report</h1>
+<p id="summary">{e(summary)}. Written {e(data["created"])}.</p>
+<table id="matrix"><thead><tr><th>implementation</th>{"".join(f"<th>{e(f)}</th>" for f in fams)}<th>verdict</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
+{"".join(f'<p class="small" id="skip-{n}"><sup>{n}</sup> skipped: {e(r)}</p>' for r, n in notes.items())}
+<h2>Failures</h2>
+{"".join(failures) or "<p>None.</p>"}
+<h2>Tutorial runs</h2>
+{"".join(figs)}
+{speed_html}
+<h2>Run</h2>
+<pre>{e(chr(10).join(data["environment"]))}</pre>
+</body></html>
+"""

@@ -1,0 +1,139 @@
+"""What the speed family measures against: the FLOP count of a step, this machine's float32
+matmul peak, and the floor (the step's matrix products alone), all measured in the same run.
+
+FLOPs of one training step, counting the matrix products only (the elementwise work, ReLU,
+loss and update, is O(N H + D_in H), under 1% at the tutorial's size):
+    two_layer: forward x w1, h w2; backward h^T g, g w2^T, x^T grad_h
+               = 2 N H (2 D_in + 3 D_out)          (26.0 MFLOP at 64, 1000, 100, 10)
+    dynamic at depth k: 2 N H (2 D_in + 3 D_out + 3 k H)   (three products per use of w_mid)
+"""
+import time
+
+import numpy as np
+
+PEAK_SIZE = 2048  # the peak: torch.mm of two 2048 x 2048 float32 matrices (17.2 GFLOP each)
+
+# The size sweep: N = D_in = H = D_out = size, and the step count of its longer run (about a
+# second of work or more for the slowest implementation, a few steps once a step is 86 GFLOP).
+SWEEP = {1: 2000, 16: 2000, 64: 500, 256: 100, 1024: 10, 2048: 4}
+
+
+def sweep_config(cfg, size: int, steps: int):
+    """The implementation's cell at another size. Sum-of-squares cells get lr 1e-12, so that
+    nothing overflows at size 2048 (the speed of a run does not depend on where it goes)."""
+    return cfg.replace(batch=size, d_in=size, hidden=size, d_out=size, steps=steps, init=None, depths=None,
+                       lr=1e-12 if cfg.loss == "sum" else cfg.lr)
+
+
+def products(n, d_in, h, d_out, depth=0) -> list:
+    """The (m, k, n) shape of every matrix product in one step."""
+    out = [(n, d_in, h), (n, h, d_out), (h, n, d_out), (n, d_out, h), (d_in, n, h)]
+    return out + [(n, h, h), (h, n, h), (n, h, h)] * depth
+
+
+def step_flops(n, d_in, h, d_out, depth=0) -> float:
+    return float(sum(2 * m * k * p for m, k, p in products(n, d_in, h, d_out, depth)))
+
+
+def run_flops(cfg, x, y, depths=None) -> float:
+    """FLOPs of a whole run of cfg on x, y (the dynamic model at the depths the run used)."""
+    n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
+    if depths is None:
+        return cfg.steps * step_flops(n, d_in, cfg.hidden, d_out)
+    return sum(step_flops(n, d_in, cfg.hidden, d_out, int(k)) for k in depths)
+
+
+def settle(seconds=0.3):
+    """Wait for the thread pools of whatever ran before to go idle. OpenBLAS's threads spin for
+    about 0.1 s after a product, and spinning threads of one library slow another's on these 2
+    cores: measured, fast_torch's step took 395 us right after NumPy runs and 247 us after a pause."""
+    time.sleep(seconds)
+
+
+def median_time(fn, rounds: int) -> float:
+    """Median over rounds of the seconds one call of fn takes (rounds of 10 ms or more)."""
+    fn()  # warm: first-touch allocations, thread pools
+    start = time.perf_counter()
+    fn()
+    inner = max(1, int(0.01 / max(time.perf_counter() - start, 1e-7)))
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return float(np.median(times))
+
+
+def floor_seconds(n, d_in, h, d_out, dtype="float32", depth=0, rounds=7) -> float:
+    """Seconds per step of the step's matrix products alone, into preallocated outputs, called
+    from Python, no elementwise work: the faster of torch.mm (MKL) and numpy.dot (OpenBLAS)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype),
+              np.empty((m, p), dtype=dtype)) for m, k, p in products(n, d_in, h, d_out, depth)]
+    tensors = [tuple(torch.from_numpy(a) for a in pair) for pair in pairs]
+
+    def numpy_step():
+        for a, b, out in pairs:
+            np.dot(a, b, out=out)
+
+    def torch_step():
+        for a, b, out in tensors:
+            torch.mm(a, b, out=out)
+
+    rounds = rounds if step_flops(n, d_in, h, d_out, depth) < 1e9 else 3  # big steps cost seconds each
+    return min(median_time(torch_step, rounds), median_time(numpy_step, rounds))
+
+
+def peak_gflops(rounds=7) -> float:
+    """This machine's float32 matmul rate in GFLOP/s: the best round of torch.mm and numpy.dot
+    on 2048 x 2048 matrices, default threads (a peak is what the machine can do, so the best)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((PEAK_SIZE, PEAK_SIZE), dtype=np.float32) for _ in range(2))
+    out = np.empty((PEAK_SIZE, PEAK_SIZE), dtype=np.float32)
+    ta, tb, tout = (torch.from_numpy(m) for m in (a, b, out))
+    best = min(min_time(lambda: torch.mm(ta, tb, out=tout), rounds), min_time(lambda: np.dot(a, b, out=out), rounds))
+    return 2 * PEAK_SIZE ** 3 / best / 1e9
+
+
+def min_time(fn, rounds: int) -> float:
+    fn()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def long_enough(impl, cfg, x, y, target_s=0.3, most=1_000_000):
+    """cfg with its step count raised (if need be) until a call takes about target_s seconds, so
+    that the steps, not the per-call costs and noise, make up the longer run's time."""
+    while cfg.steps < most:
+        impl.run(x, y, cfg)  # untimed: a compiled implementation compiles for this length here
+        start = time.perf_counter()
+        impl.run(x, y, cfg)
+        took = time.perf_counter() - start
+        if took >= target_s / 2:
+            break
+        cfg = cfg.replace(steps=min(most, cfg.steps * max(2, int(target_s / max(took, 1e-6)))))
+    return cfg
+
+
+def derive(short: dict, long: dict) -> dict:
+    """Per-step cost from a run of 1 step and a run of S steps (medians over rounds):
+    the S-1 extra steps cost long - short, so a step costs (long - short) / (S - 1), and what
+    a call costs besides its steps (setup, graph building, copies) is short - that step."""
+    steps = long["steps"] - short["steps"]
+    per_step = (long["median_s"] - short["median_s"]) / steps
+    flops = (long["flops"] - short["flops"]) / steps
+    out = {"us_per_step": per_step * 1e6, "gflops": flops / per_step / 1e9 if per_step > 0 else float("nan"),
+           "per_call_ms": (short["median_s"] - per_step * short["steps"]) * 1e3,
+           "first_call_s": long.get("first_call_s")}
+    out["peak_share"] = out["gflops"] / long["peak_gflops"]
+    out["floor_ratio"] = per_step / (long["floor_us"] * 1e-6)
+    return out

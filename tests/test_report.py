@@ -1,0 +1,208 @@
+"""The report, end to end: the suite run as a user runs it, on a correct and a broken module.
+
+One run (a subprocess from the repository root, output not a terminal) writes the report; the
+tests read its terminal output, its JSON, its PNGs, open its HTML in headless Chromium, and
+paste a failure's reproduce command into a shell. A second run in a pseudo-terminal shows the
+live progress line.
+"""
+import json
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.catalogue import BUGS
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.selftest
+BROKEN = next(b for b in BUGS if b.id == "missing_factor_two")  # gradients half what they should be
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def pytest_cmd(*args):
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The suite over tests/plugins/student.py (conforms) and broken_backprop.py (does not)."""
+    tmp = tmp_path_factory.mktemp("report")
+    broken = tmp / "broken_backprop.py"
+    broken.write_text(BROKEN.text())
+    out = tmp / "out"
+    proc = subprocess.run(pytest_cmd("--impl=tests/plugins/student.py", f"--impl={broken}", f"--report={out}"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return {"proc": proc, "out": out, "json": json.loads((out / "conformance.json").read_text())}
+
+
+def cell(run, name, family):
+    impl = next(i for i in run["json"]["implementations"] if i["name"] == name)
+    return impl["verdict"], impl["cells"][family]
+
+
+def test_terminal_ends_with_the_matrix_and_says_where_the_report_is(run):
+    out = run["proc"].stdout
+    assert run["proc"].returncode == 1, out[-3000:]
+    matrix = out[out.index("= conformance ="):]
+    assert re.search(r"^student +pass +pass .* conforms$", matrix, re.M), matrix
+    assert re.search(r"^broken_backprop +\S.*FAIL \d+/\d+.* FAILS$", matrix, re.M), matrix
+    assert re.search(r"^broken_backprop · gradients: w\d grad max error", matrix, re.M), matrix
+    assert re.search(r"^    reproduce: \S+ -m pytest 'tests/test_gradients.py::", matrix, re.M), matrix
+    assert "devices skipped for every implementation: " in matrix
+    where = re.search(r"^report: (\S+)/ \(conformance.html, conformance.json, loss_curves.png, "
+                      r"trajectory_error.png\)$", matrix, re.M)
+    assert where and (ROOT / where[1]).resolve() == run["out"].resolve(), matrix
+
+
+def test_progress_is_off_when_the_output_is_not_a_terminal(run):
+    assert "\r" not in run["proc"].stdout and "t = 499" not in run["proc"].stdout
+
+
+def test_json_has_every_cell_with_its_reason(run):
+    data = run["json"]
+    assert data["families"][:6] == ["contract", "gradients", "trajectory", "learning", "hygiene", "bad input"]
+    verdict, grads = cell(run, "student", "gradients")
+    assert verdict == "conforms" and grads["status"] == "pass" and grads["fail"] == 0
+    verdict, grads = cell(run, "broken_backprop", "gradients")
+    assert verdict == "FAILS" and grads["status"] == "fail" and re.match(r"w\d grad max error", grads["reason"])
+    assert all(f["reproduce"] and f["test"].startswith("tests/test_gradients.py::") for f in grads["failures"])
+    _, devices = cell(run, "student", "devices")
+    assert devices["status"] == "skip" and "CUDA" in devices["reason"]
+    losses = next(i for i in data["implementations"] if i["name"] == "student")["tutorial_run"]["losses"]
+    assert len(losses) == 500 and losses[-1] < losses[0]
+
+
+def test_a_failures_reproduce_command_runs_as_pasted(run):
+    _, grads = cell(run, "broken_backprop", "gradients")
+    command = grads["reproduce"]
+    proc = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "1 failed" in proc.stdout and grads["reason"] in proc.stdout, proc.stdout[-2000:]
+
+
+def curve_pixels(png, colour: str) -> int:
+    """How many pixels of the image are (nearly) this '#rrggbb' colour."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    return int((np.abs(png[..., :3] - rgb).max(axis=-1) < 0.06).sum())
+
+
+@pytest.mark.parametrize("figure", ["loss_curves", "trajectory_error"])
+def test_figures_are_images_with_a_curve_per_implementation(run, figure):
+    from matplotlib.image import imread
+
+    figures = run["json"]["figures"]
+    png = imread(run["out"] / figures["files"][figure])
+    assert png.shape[0] >= 300 and png.shape[1] >= 600, png.shape
+    assert (png[..., :3] < 0.9).any(axis=-1).mean() > 0.02, "the image is (nearly) blank"
+    assert curve_pixels(png, "#123456") < 50, "the pixel count finds a colour nobody drew"
+    for name, colour in figures["colours"].items():
+        # a curve across 500 steps is hundreds of pixels; a legend swatch alone is about 60
+        assert curve_pixels(png, colour) > 250, f"{name}'s curve ({colour}) is missing from {figure}"
+
+
+def test_a_blank_image_fails_the_pixel_check():
+    assert curve_pixels(np.ones((450, 1000, 4)), "#1f77b4") == 0
+
+
+# ----------------------------------------------------------------- in a real browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+    if missing:
+        pytest.skip(f"no headless browser: {', '.join(missing)} not installed (Debian packages chromium and "
+                    f"chromium-driver; `./run tests` installs them when it runs as root)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1200,900"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every request the page makes
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def page(run, browser):
+    browser.get((run["out"] / "conformance.html").as_uri())
+    deadline = time.time() + 10
+    while browser.execute_script("return document.readyState") != "complete" and time.time() < deadline:
+        time.sleep(0.05)
+    return browser
+
+
+def test_html_renders_the_matrix(page):
+    assert page.title == "Conformance report: 1 of 2 implementations conform"
+    rows = page.execute_script(
+        "return Array.from(document.querySelectorAll('#matrix tbody tr')).map(r => r.innerText)")
+    assert len(rows) == 2 and "conforms" in rows[0] and "FAILS" in rows[1], rows
+    shot = np.frombuffer(page.get_screenshot_as_png(), dtype=np.uint8)
+    assert shot.size > 10_000  # a real screenshot came back
+
+
+def test_a_failed_cell_links_to_its_repro(page):
+    links = page.execute_script(
+        "return Array.from(document.querySelectorAll('#matrix td.fail a')).map(a => a.getAttribute('href'))")
+    assert links, "no failed cell links anywhere"
+    for href in links:
+        text = page.execute_script("const s = document.querySelector(arguments[0]); return s && s.innerText;", href)
+        assert text and "-m pytest 'tests/" in text, (href, text)
+
+
+def test_figures_are_shown(page):
+    images = page.execute_script("return Array.from(document.images).map("
+                                 "i => [i.closest('figure').id, i.complete, i.naturalWidth])")
+    assert sorted(i[0] for i in images) == ["loss_curves", "trajectory_error"], images
+    assert all(complete and width >= 600 for _, complete, width in images), images
+
+
+def test_nothing_is_fetched_from_outside(page):
+    log = [json.loads(entry["message"])["message"] for entry in page.get_log("performance")]
+    urls = [m["params"]["request"]["url"] for m in log if m["method"] == "Network.requestWillBeSent"]
+    assert urls, "the browser logged no requests at all (the log is not working)"
+    outside = [u for u in urls if not u.startswith(("file:", "data:"))]
+    assert not outside, outside
+    links = page.execute_script("return Array.from(document.querySelectorAll('[src], [href]'))"
+                                ".map(e => e.getAttribute('src') || e.getAttribute('href'))")
+    assert all(u.startswith(("#", "data:")) for u in links), [u for u in links if not u.startswith(("#", "data:"))]
+
+
+# ----------------------------------------------------------------- live progress
+
+
+def test_a_terminal_shows_live_progress(tmp_path):
+    broken = tmp_path / "broken_backprop.py"
+    broken.write_text(BROKEN.text())
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(pytest_cmd("--impl=tests/plugins/student.py", f"--impl={broken}", "--report=none",
+                                       "-k", "learning or test_grads_match_reference"),
+                            cwd=ROOT, stdout=secondary, stderr=secondary, env={**os.environ, "COLUMNS": "150"})
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=120)
+    os.close(primary)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode(errors="replace"))
+    assert re.search(r"\r\[ *\d+/\d+\] student · learning   t = 499  loss = \d", out), out[-3000:]
+    assert re.search(r"FAIL broken_backprop · gradients: w\d grad max error", out), out[-3000:]
+    assert "[100%]" not in out  # pytest's own progress is replaced, not doubled
