@@ -88,7 +88,7 @@ class Report:
         self.runs = {}  # impl -> tutorial run (tests/test_learning.py)
         self.speed = {}  # (group, impl) -> {steps: timing} (tests/test_speed.py)
         self.tags = {}  # impl -> its TAGS
-        self.done, self.started = set(), time.time()
+        self.done = set()  # test ids finished, for the live line
 
     def add(self, rep):
         props = dict(rep.user_properties)
@@ -317,8 +317,9 @@ class Reporter:
 
 
 def speed_lines(rows):
-    yield (f"medians over rounds; peak {rows[0]['peak_gflops']:.0f} GFLOP/s (float32 torch.mm of "
-           f"{speed.PEAK_SIZE}^2, measured in this run); floor = the step's matrix products alone")
+    yield (f"medians over rounds; peak {rows[0]['peak_gflops']:.0f} GFLOP/s (float32 matmul of "
+           f"{speed.PEAK_SIZE}^2, best of torch and NumPy, measured in this run); floor = the step's "
+           "matrix products alone")
     head = ("implementation", "group", "N,D_in,H,D_out", "us/step", "GFLOP/s", "of peak", "x floor", "per call",
             "one-time")
     width = max(len(r["implementation"]) for r in [*rows, {"implementation": head[0]}]) + 2

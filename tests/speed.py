@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-PEAK_SIZE = 2048  # the peak: torch.mm of two 2048 x 2048 float32 matrices (17.2 GFLOP each)
+PEAK_SIZE = 2048  # the peak: products of two 2048 x 2048 float32 matrices (17.2 GFLOP each)
 
 # The size sweep: N = D_in = H = D_out = size, and the step count of its longer run (about a
 # second of work or more for the slowest implementation, a few steps once a step is 86 GFLOP).
