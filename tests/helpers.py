@@ -49,9 +49,11 @@ class Impl:
     def run(self, x, y, cfg) -> dict:
         """Call train and return its result as a dict, failing cleanly on missing keys."""
         result = as_result(self, self.module.train(x, y, cfg), cfg)
-        losses = np.asarray(result["losses"]).ravel()
-        if losses.size:
-            self.last = (losses.size, float(losses[-1]))
+        try:
+            losses = np.asarray(result["losses"], dtype=float).ravel()
+            self.last = (losses.size, float(losses[-1])) if losses.size else self.last
+        except (TypeError, ValueError):  # losses that are not numbers: the contract family says so
+            pass
         return result
 
     def repro_flag(self) -> str:

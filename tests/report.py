@@ -98,9 +98,10 @@ class Report:
         if "speed" in props and impl and rep.when == "call" and rep.passed:
             info = props["speed"]
             self.speed.setdefault((info["group"], impl), {})[info["steps"]] = info
-        if rep.when == "call" or rep.failed or rep.skipped:
-            self.done.add(rep.nodeid)
-        if not impl or not family or not (rep.when == "call" or rep.failed or rep.skipped):
+        if not (rep.when == "call" or rep.failed or rep.skipped):
+            return  # a passing setup or teardown says nothing about the test
+        self.done.add(rep.nodeid)
+        if not impl or not family:
             return
         if rep.skipped:
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
@@ -174,12 +175,12 @@ class Report:
                        f"(goal >= 85%: {'met' if best['peak_share'] >= 0.85 else 'not met'})")
         return out
 
-    def as_json(self, environment, figures) -> dict:
+    def as_json(self, environment, figures, speed_rows) -> dict:
         fams = self.families()
         return {
             "schema": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment,
-            "families": fams, "figures": figures, "speed": _finite(self.speed_rows()),
-            "speed_goals": self.goals(self.speed_rows()),
+            "families": fams, "figures": figures, "speed": _finite(speed_rows),
+            "speed_goals": self.goals(speed_rows),
             "implementations": [{"name": n, "verdict": self.verdict(n),
                                  "cells": {f: self.cell(n, f) for f in fams},
                                  "tutorial_run": _finite(self.runs.get(n))} for n in self.shown()],
@@ -286,30 +287,29 @@ class Reporter:
                 tr.write_line(line)
             for line in rep.goals(rows):
                 tr.write_line("goal: " + line)
-        where = self.write_files(tr)
+        where = self.write_files(rows)
         if where:
             tr.write_line("")
             tr.write_line(f"report: {where}")
 
-    def write_files(self, tr):
+    def write_files(self, rows):
+        """The report's files (rows: the speed rows); where they went, or '' for --report=none."""
         option = self.config.getoption("report")
         if option == "none":
             return ""
+        from tests import figures as draw
+
         outdir = helpers.ROOT / "reports" if option is None else Path(option).resolve()
         outdir.mkdir(parents=True, exist_ok=True)
-        figures = {}
+        figures = {"files": {}}
         if self.report.runs:
-            from tests import figures as draw
-
             runs = {n: self.report.runs[n] for n in self.report.names if n in self.report.runs}
             drawn = draw.draw(runs, outdir)
             figures = {"files": {k: p.name for k, p in drawn["files"].items()}, "colours": drawn["colours"]}
-        sweep = [r for r in self.report.speed_rows() if r["group"].startswith("sweep")]
+        sweep = [r for r in rows if r["group"].startswith("sweep")]
         if sweep:
-            from tests import figures as draw
-
-            figures.setdefault("files", {})["speed_sweep"] = draw.draw_sweep(sweep, self.report.names, outdir).name
-        data = self.report.as_json(header_lines(self.config), figures)
+            figures["files"]["speed_sweep"] = draw.draw_sweep(sweep, self.report.names, outdir).name
+        data = self.report.as_json(header_lines(self.config), figures, rows)
         (outdir / "conformance.json").write_text(json.dumps(data, indent=1, allow_nan=False))
         (outdir / "conformance.html").write_text(to_html(data, outdir))
         names = ["conformance.html", "conformance.json", *figures.get("files", {}).values()]

@@ -7,6 +7,7 @@ loss and update, is O(N H + D_in H), under 1% at the tutorial's size):
                = 2 N H (2 D_in + 3 D_out)          (26.0 MFLOP at 64, 1000, 100, 10)
     dynamic at depth k: 2 N H (2 D_in + 3 D_out + 3 k H)   (three products per use of w_mid)
 """
+import functools
 import time
 
 import numpy as np
@@ -65,26 +66,48 @@ def median_time(fn, rounds: int) -> float:
     return float(np.median(times))
 
 
-def floor_seconds(n, d_in, h, d_out, dtype="float32", depth=0, rounds=7) -> float:
-    """Seconds per step of the step's matrix products alone, into preallocated outputs, called
-    from Python, no elementwise work: the faster of torch.mm (MKL) and numpy.dot (OpenBLAS)."""
+class Floor:
+    """The floor: seconds per step of the step's matrix products alone, into preallocated
+    outputs, called from Python, no elementwise work; the faster of torch.mm (MKL) and numpy.dot
+    (OpenBLAS). sample() takes one measurement (about 10 ms a library and depth); the speed test
+    takes one before each timed round, so the floor and the implementation see the same moments
+    of a noisy machine, and reports their median. The dynamic model's floor is weighted by the
+    depths its run used."""
+
+    def __init__(self, n, d_in, h, d_out, dtype="float32", depths=None):
+        import torch
+
+        rng = np.random.default_rng(0)
+        counts = np.bincount(np.asarray(depths, dtype=int)) if depths is not None and len(depths) else np.ones(1)
+        self.weights = counts / counts.sum()
+        self.steps = []  # per depth: (numpy step, torch step)
+        for depth in range(len(self.weights)):
+            pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype),
+                      np.empty((m, p), dtype=dtype)) for m, k, p in products(n, d_in, h, d_out, depth)]
+            tensors = [tuple(torch.from_numpy(a) for a in pair) for pair in pairs]
+            self.steps.append((functools.partial(_numpy_products, pairs), functools.partial(_torch_products, tensors)))
+        self.samples = []
+
+    def sample(self):
+        per_depth = [min(median_time(numpy_step, 1), median_time(torch_step, 1)) for numpy_step, torch_step in
+                     (self.steps[d] for d in range(len(self.weights)) if self.weights[d] > 0)]
+        self.samples.append(float(np.dot([w for w in self.weights if w > 0], per_depth)))
+
+    @property
+    def seconds(self) -> float:
+        return float(np.median(self.samples))
+
+
+def _numpy_products(pairs):
+    for a, b, out in pairs:
+        np.dot(a, b, out=out)
+
+
+def _torch_products(tensors):
     import torch
 
-    rng = np.random.default_rng(0)
-    pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype),
-              np.empty((m, p), dtype=dtype)) for m, k, p in products(n, d_in, h, d_out, depth)]
-    tensors = [tuple(torch.from_numpy(a) for a in pair) for pair in pairs]
-
-    def numpy_step():
-        for a, b, out in pairs:
-            np.dot(a, b, out=out)
-
-    def torch_step():
-        for a, b, out in tensors:
-            torch.mm(a, b, out=out)
-
-    rounds = rounds if step_flops(n, d_in, h, d_out, depth) < 1e9 else 3  # big steps cost seconds each
-    return min(median_time(torch_step, rounds), median_time(numpy_step, rounds))
+    for a, b, out in tensors:
+        torch.mm(a, b, out=out)
 
 
 def peak_gflops(rounds=7) -> float:

@@ -6,15 +6,16 @@ derive): microseconds per step, with what a call costs besides its steps (graph 
 copies) separated out; GFLOP/s from the stated FLOP count (tests/speed.py); the share of this
 machine's float32 matmul peak and the ratio to the floor (the step's products alone), both
 measured in the same run. The first call's extra time (imports, compilation, tracing) is
-reported on its own as the one-time cost. Every call returns NumPy arrays, so device work has
-finished (synchronised) before the clock stops.
+reported on its own as the one-time cost. A floor sample is taken before every round (untimed,
+followed by a 0.3 s pause), so floor and implementation meet the same moments of a noisy
+machine. Every call returns NumPy arrays, so device work has finished (synchronised) before
+the clock stops.
 
 `--benchmark-sweep` adds the same pair at sizes N = D_in = H = D_out = 1 ... 2048
 (tests/speed.py's SWEEP), for the figure speed_sweep.png.
 """
 import time
 
-import numpy as np
 import pytest
 
 from tests import speed
@@ -33,18 +34,19 @@ def measure(impl, cfg, benchmark, record_property, peak, group, rounds):
     start = time.perf_counter()
     res = impl.run(x, y, cfg)  # the first call: imports, compiling, tracing; not in the median
     first = time.perf_counter() - start
+    floor = speed.Floor(x.shape[0], x.shape[1], cfg.hidden, y.shape[1], cfg.dtype, res.get("depths"))
+
+    def between_rounds():  # untimed: a floor sample, then a pause for its threads to go idle
+        floor.sample()
+        speed.settle()
+
     benchmark.group = group
-    speed.settle()
-    benchmark.pedantic(impl.run, args=(x, y, cfg), rounds=rounds, iterations=1, warmup_rounds=1)
-    depths = res.get("depths")
-    n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
-    speed.settle()
-    floor = [speed.floor_seconds(n, d_in, cfg.hidden, d_out, cfg.dtype, k) for k in range(cfg.max_depth + 1)] \
-        if depths is not None else [speed.floor_seconds(n, d_in, cfg.hidden, d_out, cfg.dtype)]
+    benchmark.pedantic(impl.run, args=(x, y, cfg), setup=between_rounds, rounds=rounds, iterations=1,
+                       warmup_rounds=1)
     info = {"steps": cfg.steps, "median_s": benchmark.stats.stats.median, "first_call_s": first,
-            "flops": speed.run_flops(cfg, x, y, depths), "peak_gflops": peak,
-            "floor_us": float(np.mean([floor[int(k)] for k in depths]) if depths is not None else floor[0]) * 1e6,
-            "size": [n, d_in, cfg.hidden, d_out], "dtype": cfg.dtype, "group": group}
+            "flops": speed.run_flops(cfg, x, y, res.get("depths")), "peak_gflops": peak,
+            "floor_us": floor.seconds * 1e6, "size": [x.shape[0], x.shape[1], cfg.hidden, y.shape[1]],
+            "dtype": cfg.dtype, "group": group}
     benchmark.extra_info.update(info)
     record_property("speed", info)
 
