@@ -29,11 +29,7 @@ def colours(names) -> dict:
 def draw(runs: dict, outdir: Path) -> dict:
     """Write loss_curves.png and trajectory_error.png for runs {name: tutorial run}; return
     {"files": {figure: path}, "colours": {name: '#rrggbb'}}."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no screen
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     names = list(runs)
     colour = colours(names)
     files = {}
@@ -78,9 +74,18 @@ def _checked(runs) -> dict:
     return {k: "" if len(groups) == 1 else ", ".join(v) for k, v in groups.items()}
 
 
-def _save(fig, path: Path) -> Path:
+def _pyplot():
+    """matplotlib.pyplot drawing to files only (no screen), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -90,11 +95,7 @@ def _save(fig, path: Path) -> Path:
 def draw_sweep(rows: list, names: list, outdir: Path) -> Path:
     """speed_sweep.png: per step time and GFLOP/s against size, one line per implementation,
     from the report's speed rows of the sweep groups; the peak as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     colour = colours(names)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
     for i, name in enumerate(names):

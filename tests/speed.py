@@ -51,19 +51,23 @@ def settle(seconds=0.3):
     time.sleep(seconds)
 
 
-def median_time(fn, rounds: int) -> float:
-    """Median over rounds of the seconds one call of fn takes (rounds of 10 ms or more)."""
-    fn()  # warm: first-touch allocations, thread pools
-    start = time.perf_counter()
+def round_times(fn, rounds: int, inner: int = 1) -> list:
+    """Seconds one call of fn takes, one entry per round of inner calls, after a warm-up call
+    (first-touch allocations, thread pools)."""
     fn()
-    inner = max(1, int(0.01 / max(time.perf_counter() - start, 1e-7)))
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(inner):
             fn()
         times.append((time.perf_counter() - start) / inner)
-    return float(np.median(times))
+    return times
+
+
+def median_time(fn, rounds: int) -> float:
+    """Median over rounds of the seconds one call of fn takes (rounds of 10 ms or more)."""
+    once = round_times(fn, 1)[0]
+    return float(np.median(round_times(fn, rounds, inner=max(1, int(0.01 / max(once, 1e-7))))))
 
 
 class Floor:
@@ -79,19 +83,20 @@ class Floor:
 
         rng = np.random.default_rng(0)
         counts = np.bincount(np.asarray(depths, dtype=int)) if depths is not None and len(depths) else np.ones(1)
-        self.weights = counts / counts.sum()
-        self.steps = []  # per depth: (numpy step, torch step)
-        for depth in range(len(self.weights)):
+        self.depths = []  # (weight, numpy step, torch step) for each depth the run used
+        for depth, count in enumerate(counts):
+            if not count:
+                continue
             pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype),
                       np.empty((m, p), dtype=dtype)) for m, k, p in products(n, d_in, h, d_out, depth)]
             tensors = [tuple(torch.from_numpy(a) for a in pair) for pair in pairs]
-            self.steps.append((functools.partial(_numpy_products, pairs), functools.partial(_torch_products, tensors)))
+            self.depths.append((count / counts.sum(), functools.partial(_numpy_products, pairs),
+                                functools.partial(_torch_products, tensors)))
         self.samples = []
 
     def sample(self):
-        per_depth = [min(median_time(numpy_step, 1), median_time(torch_step, 1)) for numpy_step, torch_step in
-                     (self.steps[d] for d in range(len(self.weights)) if self.weights[d] > 0)]
-        self.samples.append(float(np.dot([w for w in self.weights if w > 0], per_depth)))
+        self.samples.append(sum(weight * min(median_time(numpy_step, 1), median_time(torch_step, 1))
+                                for weight, numpy_step, torch_step in self.depths))
 
     @property
     def seconds(self) -> float:
@@ -119,18 +124,8 @@ def peak_gflops(rounds=7) -> float:
     a, b = (rng.standard_normal((PEAK_SIZE, PEAK_SIZE), dtype=np.float32) for _ in range(2))
     out = np.empty((PEAK_SIZE, PEAK_SIZE), dtype=np.float32)
     ta, tb, tout = (torch.from_numpy(m) for m in (a, b, out))
-    best = min(min_time(lambda: torch.mm(ta, tb, out=tout), rounds), min_time(lambda: np.dot(a, b, out=out), rounds))
+    best = min(*round_times(lambda: torch.mm(ta, tb, out=tout), rounds), *round_times(lambda: np.dot(a, b, out=out), rounds))
     return 2 * PEAK_SIZE ** 3 / best / 1e9
-
-
-def min_time(fn, rounds: int) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def long_enough(impl, cfg, x, y, target_s=0.3, most=1_000_000):
@@ -155,8 +150,7 @@ def derive(short: dict, long: dict) -> dict:
     per_step = (long["median_s"] - short["median_s"]) / steps
     flops = (long["flops"] - short["flops"]) / steps
     out = {"us_per_step": per_step * 1e6, "gflops": flops / per_step / 1e9 if per_step > 0 else float("nan"),
-           "per_call_ms": (short["median_s"] - per_step * short["steps"]) * 1e3,
-           "first_call_s": long.get("first_call_s")}
+           "per_call_ms": (short["median_s"] - per_step * short["steps"]) * 1e3}
     out["peak_share"] = out["gflops"] / long["peak_gflops"]
     out["floor_ratio"] = per_step / (long["floor_us"] * 1e-6)
     return out
