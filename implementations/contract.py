@@ -211,7 +211,7 @@ def start(cfg, shapes: dict, scheme: str = "randn") -> dict:
     uniform in +-1/sqrt(fan_in) for weights and biases.
     """
     if cfg.init is not None:
-        return {k: np.array(cfg.init[k], dtype=cfg.dtype) for k in shapes}
+        return {k: np.array(cfg.init[k], dtype=cfg.dtype, order="C") for k in shapes}
     rng = np.random.default_rng(cfg.seed)
     params = {}
     for name, shape in shapes.items():

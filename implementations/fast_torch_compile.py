@@ -2,8 +2,10 @@
 one function that TorchDynamo captures and TorchInductor compiles to a fused kernel around the
 matrix products; the Python loop only calls it.
 
-Compiling costs seconds on the first call for a dtype (and once more when shapes first change:
-then Inductor compiles a shape-generic version); later calls reuse the compiled code.
+Compiling costs seconds on the first call for a dtype. The program is shape-generic
+(dynamic=True), except that TorchDynamo specialises sizes of 1, so each dtype and pattern of
+unit sizes compiles once; the default limit of 8 programs per function is raised for the
+duration of a call (and put back), so that unusual sizes compile rather than fail.
 """
 import torch
 
@@ -31,7 +33,8 @@ def step(x, y, w1, w2, learning_rate):
     return loss, w1 - learning_rate * grad_w1, w2 - learning_rate * grad_w2, grad_w1, grad_w2
 
 
-compiled_step = torch.compile(step, fullgraph=True)
+compiled_step = torch.compile(step, fullgraph=True, dynamic=True)  # one program for every shape
+PROGRAMS = 64  # 2 dtypes x 16 patterns of unit sizes (N, D_in, H, D_out), with room to spare
 
 
 def train(x, y, cfg):
@@ -44,7 +47,7 @@ def train(x, y, cfg):
     learning_rate = torch.tensor(cfg.lr, dtype=x.dtype, device=cfg.device)  # a tensor: no recompile per lr
 
     losses, grads = torch.zeros(cfg.steps, dtype=torch.float64, device=cfg.device), None
-    with torch.no_grad():
+    with torch.no_grad(), torch._dynamo.config.patch(recompile_limit=PROGRAMS):
         for t in range(cfg.steps):
             loss, w1, w2, grad_w1, grad_w2 = compiled_step(x, y, w1, w2, learning_rate)
             losses[t] = loss

@@ -10,8 +10,9 @@ def devices() -> tuple:
 
 
 def tensor(a: np.ndarray, cfg, requires_grad: bool = False) -> torch.Tensor:
-    """A fresh tensor of cfg.dtype on cfg.device holding a copy of ``a``."""
-    t = torch.tensor(a, dtype=getattr(torch, cfg.dtype), device=cfg.device)
+    """A fresh tensor of cfg.dtype on cfg.device holding a copy of ``a`` (whatever its memory
+    layout: torch takes no negative strides, so a C-ordered copy goes in)."""
+    t = torch.tensor(np.ascontiguousarray(a), dtype=getattr(torch, cfg.dtype), device=cfg.device)
     return t.requires_grad_(requires_grad)
 
 

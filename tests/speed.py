@@ -8,11 +8,12 @@ loss and update, is O(N H + D_in H), under 1% at the tutorial's size):
     dynamic at depth k: 2 N H (2 D_in + 3 D_out + 3 k H)   (three products per use of w_mid)
 """
 import functools
+import os
 import time
 
 import numpy as np
 
-PEAK_SIZE = 2048  # the peak: products of two 2048 x 2048 float32 matrices (17.2 GFLOP each)
+from conformance.timing import PEAK_SIZE
 
 # The size sweep: N = D_in = H = D_out = size, and the step count of its longer run (about a
 # second of work or more for the slowest implementation, a few steps once a step is 86 GFLOP).
@@ -44,11 +45,17 @@ def run_flops(cfg, x, y, depths=None) -> float:
     return sum(step_flops(n, d_in, cfg.hidden, d_out, int(k)) for k in depths)
 
 
-def settle(seconds=0.3):
+def settle(seconds=0.05):
     """Wait for the thread pools of whatever ran before to go idle. OpenBLAS's threads spin for
     about 0.1 s after a product, and spinning threads of one library slow another's on these 2
     cores: measured, fast_torch's step took 395 us right after NumPy runs and 247 us after a pause."""
     time.sleep(seconds)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def round_times(fn, rounds: int, inner: int = 1) -> list:
@@ -64,43 +71,75 @@ def round_times(fn, rounds: int, inner: int = 1) -> list:
     return times
 
 
-def median_time(fn, rounds: int) -> float:
-    """Median over rounds of the seconds one call of fn takes (rounds of 10 ms or more)."""
-    once = round_times(fn, 1)[0]
-    return float(np.median(round_times(fn, rounds, inner=max(1, int(0.01 / max(once, 1e-7))))))
+class BusyMeter:
+    """How much of the machine other processes used between two marks: the system's busy CPU time
+    (/proc/stat, steal included) less this process's own (/proc/self/stat), over wall time x cores.
+    On a quiet machine it stays near 0; a second busy process on these 2 cores shows as about 0.5.
+    Where /proc is missing it reads 0 (nothing can be said)."""
+
+    def __init__(self):
+        self.cores = os.cpu_count() or 1
+        self.last = self._read()
+
+    @staticmethod
+    def _read():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+            with open("/proc/self/stat") as f:
+                own = f.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError, IndexError):
+            return None
+        busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
+        mine = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+        return time.perf_counter(), busy, mine
+
+    def mark(self) -> float:
+        """Others' share of the machine since the last mark (0 to 1)."""
+        now, before = self._read(), self.last
+        self.last = now
+        if now is None or before is None:
+            return 0.0
+        hz = os.sysconf("SC_CLK_TCK")
+        wall = now[0] - before[0]
+        others = ((now[1] - before[1]) - (now[2] - before[2])) / hz
+        return max(0.0, others / max(wall * self.cores, 1e-9))
 
 
 class Floor:
-    """The floor: seconds per step of the step's matrix products alone, into preallocated
-    outputs, called from Python, no elementwise work; the faster of torch.mm (MKL) and numpy.dot
-    (OpenBLAS). sample() takes one measurement (about 10 ms a library and depth); the speed test
-    takes one before each timed round, so the floor and the implementation see the same moments
-    of a noisy machine, and reports their median. The dynamic model's floor is weighted by the
-    depths its run used."""
+    """The floor: the step's matrix products alone, into preallocated outputs, called from Python,
+    no elementwise work; with the faster of torch.mm (MKL) and numpy.dot (OpenBLAS) for this shape
+    (chosen once, by the better of five tries each). run(steps) runs that many steps of products,
+    at the depths the implementation's run used in their proportions, so that it is timed exactly
+    the way the implementation is: a call of many steps, in the same kind of round, in the same
+    blocks, with the same thread settings."""
 
     def __init__(self, n, d_in, h, d_out, dtype="float32", depths=None):
         import torch
 
         rng = np.random.default_rng(0)
         counts = np.bincount(np.asarray(depths, dtype=int)) if depths is not None and len(depths) else np.ones(1)
-        self.depths = []  # (weight, numpy step, torch step) for each depth the run used
+        candidates = {"numpy": [], "torch": []}
+        self.weights = []
         for depth, count in enumerate(counts):
             if not count:
                 continue
             pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype),
                       np.empty((m, p), dtype=dtype)) for m, k, p in products(n, d_in, h, d_out, depth)]
             tensors = [tuple(torch.from_numpy(a) for a in pair) for pair in pairs]
-            self.depths.append((count / counts.sum(), functools.partial(_numpy_products, pairs),
-                                functools.partial(_torch_products, tensors)))
-        self.samples = []
+            candidates["numpy"].append(functools.partial(_numpy_products, pairs))
+            candidates["torch"].append(functools.partial(_torch_products, tensors))
+            self.weights.append(count / counts.sum())
+        cost = {lib: sum(w * min(round_times(step, 5)) for w, step in zip(self.weights, steps))
+                for lib, steps in candidates.items()}
+        self.library = min(cost, key=cost.get)
+        self.steps = candidates[self.library]
 
-    def sample(self):
-        self.samples.append(sum(weight * min(median_time(numpy_step, 1), median_time(torch_step, 1))
-                                for weight, numpy_step, torch_step in self.depths))
-
-    @property
-    def seconds(self) -> float:
-        return float(np.median(self.samples))
+    def run(self, steps: int):
+        """steps steps of the products, the depths in their proportions."""
+        for weight, step in zip(self.weights, self.steps):
+            for _ in range(max(1, round(weight * steps))):
+                step()
 
 
 def _numpy_products(pairs):
@@ -140,17 +179,3 @@ def long_enough(impl, cfg, x, y, target_s=0.3, most=1_000_000):
             break
         cfg = cfg.replace(steps=min(most, cfg.steps * max(2, int(target_s / max(took, 1e-6)))))
     return cfg
-
-
-def derive(short: dict, long: dict) -> dict:
-    """Per-step cost from a run of 1 step and a run of S steps (medians over rounds):
-    the S-1 extra steps cost long - short, so a step costs (long - short) / (S - 1), and what
-    a call costs besides its steps (setup, graph building, copies) is short - that step."""
-    steps = long["steps"] - short["steps"]
-    per_step = (long["median_s"] - short["median_s"]) / steps
-    flops = (long["flops"] - short["flops"]) / steps
-    out = {"us_per_step": per_step * 1e6, "gflops": flops / per_step / 1e9 if per_step > 0 else float("nan"),
-           "per_call_ms": (short["median_s"] - per_step * short["steps"]) * 1e3}
-    out["peak_share"] = out["gflops"] / long["peak_gflops"]
-    out["floor_ratio"] = per_step / (long["floor_us"] * 1e-6)
-    return out

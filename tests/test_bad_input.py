@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from implementations.contract import Config
-from tests.helpers import assert_unchanged, fail, setup, snapshot
+from tests.compare import assert_unchanged, fail, inputs_copy
+from tests.start import dynamic_changes, setup
 
 
 def first(cfg):
@@ -53,7 +54,7 @@ def test_bad_input_is_refused(impl, case):
     make, pattern = CASES[case]
     bx, by, changes = make(x, y, good)
     cfg = Config.unchecked(**dict(good.asdict(), **changes))
-    before = snapshot(bx, by, cfg)
+    before = inputs_copy(bx, by, cfg)
     pattern = pattern.format(key=re.escape(first(good)))
     try:
         impl.run(bx, by, cfg)
@@ -71,7 +72,7 @@ def test_bad_input_is_refused(impl, case):
 
 @pytest.mark.dynamic_only
 def test_bad_depths_are_refused(impl):
-    x, y, good = setup(impl, 0, "float64", steps=3)
+    x, y, good = setup(impl, 0, "float64", steps=3, **dynamic_changes(impl))
     for depths in (good.depths[:-1], (0, 1, good.max_depth + 1)):
         try:
             impl.run(x, y, Config.unchecked(**dict(good.asdict(), depths=depths)))

@@ -2,7 +2,9 @@
 
 (a) the reported step-0 gradients against central differences of the reference loss;
 (b) black-box: against central differences of the implementation's *own* loss (losses[0]
-of one-step runs from a perturbed init). Directions: one dense random direction and two
+of one-step runs from a perturbed init).
+A failure says which of the two the gradients agree with: matching its own loss but not the
+reference's means the backward pass is right and the forward pass or the loss is not. Directions: one dense random direction and two
 sampled coordinates per tensor; a direction whose perturbation moves any ReLU input across
 0 is redrawn. Error = |difference quotient - <grad, v>| / (||reference grad|| ||v||).
 Bound 1e-6: the largest error measured over every bundled implementation and the oracle
@@ -13,20 +15,63 @@ leaves a margin of 35x over it, and a real gradient bug errs by 1e-3 or more.
 import numpy as np
 import pytest
 
-from tests import reference
-from tests.helpers import fail, setup, tag
+from tests import oracle as reference
+from tests.compare import fail
+from tests.start import dynamic_changes, setup, small_sizes
 
 GRAD_FD_BOUND = 1e-6
 GRAD_FD_MEASURED = 2.8e-8
 STEP = 1e-6  # perturbation, relative to the tensor's norm
 
 
-def check_fd(impl, seed=0, own=False, depth=None):
-    """Compare impl's step-0 gradients with central differences in random directions."""
+def check_fd(impl, seed=0, own=False, depth=None, **changes):
+    """Compare impl's step-0 gradients with central differences in random directions, of the
+    reference loss (own=False) or of its own reported loss (own=True); on a failure, say which
+    of the two the gradients agree with, and name the bug when a known one reproduces them."""
     __tracebackhide__ = True
     depths = (depth,) if depth is not None else None
-    x, y, cfg = setup(impl, seed, "float64", steps=1, depths=depths)
-    grads = impl.run(x, y, cfg)["grads"]
+    x, y, cfg = setup(impl, seed, "float64", steps=1, depths=depths, **changes)
+    res = impl.run(x, y, cfg)
+    grads = res["grads"]
+    for name, w in cfg.init.items():
+        g = np.asarray(grads[name], dtype=np.float64)
+        if g.shape != w.shape:
+            fail(f"{name} grad has shape {g.shape}, but should be {w.shape}", impl, cfg)
+    errors = fd_errors(impl, x, y, cfg, grads, own, seed)
+    name, (err, kind) = max(errors.items(), key=lambda kv: kv[1][0])
+    if err <= GRAD_FD_BOUND:
+        return
+    d = cfg.depths[0] if cfg.depths else 0
+    other = fd_errors(impl, x, y, cfg, grads, not own, seed)[name][0]
+    if own:
+        verdict = ("they match differences of the reference loss, so the loss you report is not the loss you "
+                   "differentiate" if other <= GRAD_FD_BOUND else
+                   "nor those of the reference loss: the backward pass is wrong")
+        text = f"{name} grad differs from finite differences of your own loss by {err:.1e} in a {kind}; {verdict}"
+    elif other <= GRAD_FD_BOUND:
+        ref_loss = reference.loss_and_grads(cfg.init, x, y, cfg.model, cfg.loss, d)[0]
+        text = (f"{name} grad differs from finite differences of the reference loss by {err:.1e} in a {kind}, but "
+                f"matches those of your own loss (error {other:.1e}): the backward pass is right for the loss you "
+                f"compute, and that loss is not the reference's (yours at step 0: {float(res['losses'][0]):.6g}, "
+                f"the reference's: {ref_loss:.6g}): the forward pass or the loss differs")
+    else:
+        text = (f"{name} grad differs from finite differences of the reference loss by {err:.1e} in a {kind}, and "
+                f"from those of your own loss by {other:.1e}: the backward pass is wrong")
+    fail(f"{text} (bound {GRAD_FD_BOUND:.0e}; depth {d}){diagnosis_of(impl, res, x, y, cfg)}", impl, cfg)
+
+
+def diagnosis_of(impl, res, x, y, cfg) -> str:
+    from tests.compare import diagnosed, reference_for
+    from tests.envelope import findings
+
+    ref = reference_for(res, x, y, cfg)
+    found = findings(res, ref)
+    return diagnosed(impl, res, ref, x, y, found) if found else ""
+
+
+def fd_errors(impl, x, y, cfg, grads, own, seed) -> dict:
+    """{tensor: (worst error, direction kind)}: |difference quotient - <grad, v>| / ||reference grad||
+    over a random direction and two coordinates per tensor (redrawn while they cross a ReLU kink)."""
     p0 = {k: np.asarray(v, dtype=np.float64) for k, v in cfg.init.items()}
     d = cfg.depths[0] if cfg.depths else 0
     _, ref_grads, pre0 = reference.loss_and_grads(p0, x, y, cfg.model, cfg.loss, d)
@@ -38,12 +83,12 @@ def check_fd(impl, seed=0, own=False, depth=None):
         return reference.loss_and_grads(p, x, y, cfg.model, cfg.loss, d)[0]
 
     rng = np.random.default_rng([seed, 11])
+    out = {}
     for name, w in p0.items():
         g = np.asarray(grads[name], dtype=np.float64)
-        if g.shape != w.shape:
-            fail(f"{name} grad has shape {g.shape}, but should be {w.shape}", impl, cfg)
         scale = np.linalg.norm(ref_grads[name]) or total
         h = STEP * max(np.linalg.norm(w), 1.0)
+        worst = (0.0, "random direction")
         for kind in ("random direction", "coordinate", "coordinate"):
             for _ in range(10):  # redraw a direction that crosses a ReLU kink
                 v = rng.standard_normal(w.shape)
@@ -56,10 +101,10 @@ def check_fd(impl, seed=0, own=False, depth=None):
                     break
             quotient = (loss(plus) - loss(minus)) / (2 * h)
             err = abs(quotient - np.sum(g * v)) / scale
-            if not err <= GRAD_FD_BOUND:
-                source = "its own loss" if own else "the reference loss"
-                fail(f"{name} grad max error {err:.1e} in a {kind}, but should be <= {GRAD_FD_BOUND:.0e} "
-                     f"(finite differences of {source}; depth {d})", impl, cfg)
+            if not err <= worst[0]:
+                worst = (err, kind)
+        out[name] = worst
+    return out
 
 
 def crosses_kink(plus, minus, pre0, x, model, depth) -> bool:
@@ -83,4 +128,10 @@ def test_grads_match_own_loss_differences(impl):
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])
 def test_dynamic_grads_at_depth(impl, depth):
     """Depth 0: the shared layer gets a zero gradient; depth >= 2: the sum over its uses."""
-    check_fd(impl, depth=depth)
+    check_fd(impl, depth=depth, **dynamic_changes(impl))
+
+
+def test_structure_grads(impl, structure):
+    """Every other structure the implementation computes, at small sizes (any size is valid)."""
+    check_fd(impl, **structure, **small_sizes())
+    check_fd(impl, own=True, **structure, **small_sizes())

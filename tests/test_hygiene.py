@@ -1,11 +1,41 @@
-"""Hygiene: deterministic on the CPU, the caller's inputs untouched, no process-wide state left behind."""
+"""Hygiene: the same result every time, in any order with other calls and implementations; the
+caller's inputs untouched; no process-wide state changed, neither by a call nor by importing
+the module; global random generators judged fairly (seeding one or depending on one fails,
+merely drawing from one is a note).
+
+The suite's baseline is the state at start-up, after each framework's one-time set-up
+(conformance/state.py), and every test starts from it: the plugin puts back whatever a test
+left changed, and says so in that implementation's hygiene cell.
+"""
 import numpy as np
 import pytest
 
-from tests.helpers import (assert_unchanged, changed_state, distinct_rng_state, fail, process_state, setup,
-                           snapshot)
+from conformance import state
+from conformance.data import make_data
+from tests.compare import assert_unchanged, fail, inputs_copy
+from tests.start import setup
 
 STEPS = 20
+CAUSES = ("usual causes: iterating over a set (or a dict built from one) whose order changes from run to run, "
+          "reductions whose order depends on threads or scheduling (parallel or atomic sums), reading memory "
+          "made with np.empty/torch.empty before writing it, or an unseeded random generator")
+
+
+def difference(a, b) -> str:
+    """Where and by how much two results differ: the largest difference and the array it is in."""
+    worst = (0.0, "", 0.0)
+    for key in a:
+        pairs = [(key, a[key], b[key])] if key in ("losses", "depths") else \
+            [(f"{key}[{k!r}]", a[key][k], b[key][k]) for k in a[key]]
+        for name, u, v in pairs:
+            u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+            if u.shape != v.shape:
+                return f"{name} changed shape {u.shape} -> {v.shape}"
+            d = float(np.max(np.abs(u - v))) if u.size else 0.0
+            if d > worst[0] or (np.isnan(d) and not worst[1]):
+                worst = (d, name, float(np.max(np.abs(u))) if u.size else 0.0)
+    d, name, scale = worst
+    return f"largest difference {d:.2e} in {name} (relative {d / scale if scale else d:.1e})"
 
 
 def assert_identical(a, b, impl, cfg, when):
@@ -16,7 +46,8 @@ def assert_identical(a, b, impl, cfg, when):
         else:
             same = all(np.array_equal(a[key][k], b[key][k], equal_nan=True) for k in a[key])
         if not same:
-            fail(f"the same inputs gave a different {key!r} {when}", impl, cfg)
+            fail(f"the same inputs gave a different {key!r} {when}: {difference(a, b)}; bit-identical results "
+                 f"are owed on the CPU ({CAUSES})", impl, cfg)
 
 
 def test_same_result_twice(impl):
@@ -24,31 +55,93 @@ def test_same_result_twice(impl):
     assert_identical(impl.run(x, y, cfg), impl.run(x, y, cfg), impl, cfg, "on a second run")
 
 
-def test_same_result_after_the_others(impl, all_impls):
+def test_same_result_after_other_calls(impl, bystanders):
+    """Other implementations, and other calls of this one at other sizes, learning rates and
+    step counts, run in between."""
     x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
     first = impl.run(x, y, cfg)
-    for other in all_impls:
-        if other is not impl:
-            other.run(*setup(other, 1, other.config.dtype, steps=3))
+    others = bystanders(impl)
+    for other in others:
+        other.run(*setup(other, 1, other.config.dtype, steps=3))
+    for seed, changes in ((2, {"batch": 5, "d_in": 7, "hidden": 3, "d_out": 2, "steps": 4, "lr": cfg.lr * 3}),
+                          (9, {"steps": STEPS + 7, "lr": cfg.lr / 2})):
+        impl.run(*setup(impl, seed, cfg.dtype, **changes))
     after = impl.run(x, y, cfg)
-    others = ", ".join(o.name for o in all_impls if o is not impl)
-    assert_identical(first, after, impl, cfg, f"after {others} ran in between")
+    names = ", ".join(o.name for o in others)
+    assert_identical(first, after, impl, cfg, f"after {names} and two calls of {impl.name} at other sizes, "
+                                              "learning rates and step counts ran in between")
 
 
 def test_inputs_unchanged(impl):
     x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
-    before = snapshot(x, y, cfg)
+    before = inputs_copy(x, y, cfg)
     impl.run(x, y, cfg)
     assert_unchanged(before, x, y, cfg, impl)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_no_process_state_left_behind(impl, dtype):
+def test_call_changes_no_process_state(impl, dtype):
+    """Every setting the contract names, read before and after a call, and compared with the start
+    of the run too (so that setting what an earlier call already left set still shows); warning
+    filters and logging with pytest's own out of the way, so that simplefilter and basicConfig show."""
     x, y, cfg = setup(impl, 0, dtype, steps=STEPS)
-    with distinct_rng_state():
-        before = process_state()
+    impl.warm()
+    with state.watching(state.BASELINE.get("warning filters")) as seen:
         impl.run(x, y, cfg)
-        after = process_state()
-    changed = changed_state(before, after)
-    if changed:
-        fail(f"train changed process-wide state: {', '.join(changed)}", impl, cfg)
+    changes = state.diff(seen["before"], seen["after"])
+    changes += [c for c in state.diff(state.BASELINE, seen["after"]) if c.setting not in {d.setting for d in changes}
+                and c.setting != "warning filters"]  # set again to what an earlier call of it left behind
+    state.restore(state.BASELINE)
+    if changes:
+        fail(f"the call changed process-wide state and left it so: {'; '.join(map(str, changes[:6]))}"
+             + (f" (+{len(changes) - 6} more)" if len(changes) > 6 else "")
+             + "; set such things only inside the call and put them back (a context manager)", impl, cfg)
+
+
+def test_import_changes_no_process_state(impl):
+    """Importing the module (watched by the suite when it loaded it) changed nothing."""
+    if impl.import_changes:
+        changes = impl.import_changes
+        fail(f"importing {impl.where} changed process-wide state: {'; '.join(map(str, changes[:6]))}"
+             + (f" (+{len(changes) - 6} more)" if len(changes) > 6 else "")
+             + "; the suite runs this module with it and everything else without it. Move it into train, "
+               "inside a context that puts it back (e.g. jax.enable_x64(...) rather than jax.config.update)", impl)
+
+
+FIXES = {
+    "numpy global generator (np.random)": "np.random.default_rng(cfg.seed)",
+    "python random": "random.Random(cfg.seed)",
+    "torch global generator": "torch.Generator().manual_seed(cfg.seed), passed as generator=",
+    "tensorflow global seed (tf.random.set_seed)": "tf.random.Generator.from_seed(cfg.seed)",
+    "tensorflow global generator": "tf.random.Generator.from_seed(cfg.seed)",
+}
+
+
+def test_global_generators(impl, record_property):
+    """Each global generator is put in two different states before two identical calls.
+    Seeding it (its states after the calls agree although they differed before) fails; a result
+    that differs between the two fails; merely drawing from it is reported as a note."""
+    x, y, cfg = setup(impl, 0, impl.config.dtype, steps=3)
+    impl.warm()
+    runs = []
+    with state.saved_rngs():
+        for seed in (20260229, 11):
+            state.distinct_states(seed)
+            before = {name: read() for name, (read, _, _) in state.rngs().items()}
+            result = impl.run(x, y, cfg)
+            after = {name: read() for name, (read, _, _) in state.rngs().items()}
+            runs.append((before, result, after))
+    state.restore(state.BASELINE)
+    (b1, r1, a1), (b2, r2, a2) = runs
+    seeded = [g for g in a1 if g in b1 and g in a2 and b1[g] != b2[g] and a1[g] == a2[g]]
+    if seeded:
+        g = seeded[0]
+        fail(f"train seeds the {g}: its state after the call no longer depends on its state before. Seed a "
+             f"generator of your own instead ({FIXES.get(g, 'a local generator seeded by cfg.seed')})", impl, cfg)
+    assert_identical(r1, r2, impl, cfg, "when the global random generators were in another state before the call "
+                                        "(the result must depend on cfg.seed alone)")
+    drew = [g for g in a1 if g in b1 and a1[g] != b1[g]]
+    if drew:
+        record_property("note", f"draws from the {', the '.join(drew)} without seeding it (building an nn.Linear "
+                                "does): tolerated, as the result does not depend on it. To leave it alone, build "
+                                "layers with nn.utils.skip_init, or under torch.random.fork_rng()")

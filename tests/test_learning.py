@@ -7,42 +7,44 @@ Measured over seeds 0-3: two-layer cells 0.12-0.14 (nn, SGD), <= 4e-4 (Adam), ~1
 (warm-up); the dynamic cell 0.85-0.87 (the tutorial's own run ends at a loss of 1.03: 500
 steps of SGD at lr 1e-2 through a changing depth learn slowly). Bounds: 0.5 and 0.95.
 
-The run is the tutorial run of the report (tests/report.py): its losses, and the oracle's
-from the same start, become the loss-curve and trajectory-error figures.
+The run is the tutorial run of the report: its losses, and per step its distance from the
+oracle's and the bound the trajectory family allows there, become the report's figures.
 """
 import numpy as np
 
-from tests import reference
-from tests.helpers import ORACLE_BOUNDS, fail, horizon, make_data, to64
+from tests import oracle
+from tests.compare import fail, reference_for
+from tests.envelope import to64
+from tests.start import cached_run, setup
 
 RATIO_BOUND = {"two_layer": 0.5, "dynamic": 0.95}
 
 
 def expected_loss(params, x, y, cfg):
     depths = range(cfg.max_depth + 1) if cfg.model == "dynamic" else [0]
-    return np.mean([reference.loss_and_grads(to64(params), x, y, cfg.model, cfg.loss, d)[0] for d in depths])
+    return np.mean([oracle.loss_and_grads(to64(params), x, y, cfg.model, cfg.loss, d)[0] for d in depths])
 
 
-def tutorial_run(res, x64, y64, impl) -> dict:
-    """What the report draws: the run's losses and the oracle's from the same start and depths."""
-    cfg = impl.config
+def tutorial_run(res, x, y, cfg) -> dict:
+    """What the report draws: the run's losses, and per step |loss - oracle| and its bound."""
+    losses = np.asarray(res["losses"], dtype=float)
+    out = {"losses": losses.tolist(), "dtype": cfg.dtype, "error": None, "bound": None}
     try:
-        start = cfg.replace(dtype="float64", init=to64(res["init"]), depths=res.get("depths"))
-        ref = reference.train(x64, y64, start)["losses"].tolist()
-    except Exception:  # an init or depths the oracle cannot start from: the figure shows no error curve
-        ref = None    # for it, and the contract family names the problem
-    return {"losses": np.asarray(res["losses"], dtype=float).tolist(), "reference": ref, "dtype": cfg.dtype,
-            "compared": horizon(impl, cfg.dtype), "bound": ORACLE_BOUNDS[cfg.dtype, cfg.optimizer][0]}
+        ref = reference_for(res, x, y, cfg)
+        out["error"] = np.abs(losses - ref.run["losses"]).tolist()
+        out["bound"] = ref.bound("losses").tolist()
+    except Exception:  # a result the oracle cannot follow: the figure shows no error curve for it,
+        pass           # and the contract or trajectory family names the problem
+    return out
 
 
 def test_loss_ends_far_below_start(impl, record_property):
-    cfg = impl.config
-    x, y = make_data(cfg, 0)
-    res = impl.run(x, y, cfg)
-    x64, y64 = x.astype("float64"), y.astype("float64")
-    record_property("tutorial_run", tutorial_run(res, x64, y64, impl))
+    x, y, cfg = setup(impl, 0, impl.config.dtype)
+    res = cached_run(impl, x, y, cfg)
+    record_property("tutorial_run", tutorial_run(res, x, y, cfg))
     if not np.isfinite(np.asarray(res["losses"], dtype=float)).all():
         fail("reported losses hold NaN or Inf: training diverged", impl, cfg)
+    x64, y64 = x.astype("float64"), y.astype("float64")
     ratio = expected_loss(res["params"], x64, y64, cfg) / expected_loss(res["init"], x64, y64, cfg)
     bound = RATIO_BOUND[cfg.model]
     if not ratio <= bound:

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from implementations.contract import Config
-from tests import reference
-from tests.helpers import make_data, shapes_of
+from conformance.data import make_data
+from tests import oracle as reference
+from tests.start import shapes_of
 
 pytestmark = pytest.mark.selftest
 BOUND = 1e-6

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.catalogue import BUGS
-from tests.helpers import ROOT
+from conformance import ROOT
+from meta_tests.catalogue import BUGS
 
 pytestmark = pytest.mark.selftest
 BROKEN = next(b for b in BUGS if b.id == "missing_factor_two")  # gradients half what they should be
@@ -31,12 +31,12 @@ def pytest_cmd(*args):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """The suite over tests/plugins/student.py (conforms) and broken_backprop.py (does not)."""
+    """The suite over meta_tests/correct/student.py (conforms) and broken_backprop.py (does not)."""
     tmp = tmp_path_factory.mktemp("report")
     broken = tmp / "broken_backprop.py"
     broken.write_text(BROKEN.text())
     out = tmp / "out"
-    proc = subprocess.run(pytest_cmd("--impl=tests/plugins/student.py", f"--impl={broken}", f"--report={out}"),
+    proc = subprocess.run(pytest_cmd("--impl=meta_tests/correct/student.py", f"--impl={broken}", f"--report={out}"),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     return {"proc": proc, "out": out, "json": json.loads((out / "conformance.json").read_text())}
 
@@ -52,9 +52,10 @@ def test_terminal_ends_with_the_matrix_and_says_where_the_report_is(run):
     matrix = out[out.index("= conformance ="):]
     assert re.search(r"^student +pass +pass .* conforms$", matrix, re.M), matrix
     assert re.search(r"^broken_backprop +\S.*FAIL \d+/\d+.* FAILS$", matrix, re.M), matrix
-    assert re.search(r"^broken_backprop · gradients: w\d grad max error", matrix, re.M), matrix
+    assert re.search(r"^broken_backprop · gradients: w\d grad differs .*likely: a missing factor 2", matrix, re.M), \
+        matrix
     assert re.search(r"^    reproduce: \S+ -m pytest 'tests/test_gradients.py::", matrix, re.M), matrix
-    assert "devices skipped for every implementation: " in matrix
+    assert re.search(r"^not applicable, left out \(\d+\): device checks of student: it uses NumPy alone", matrix, re.M)
     where = re.search(r"^report: (\S+)/ \(conformance.html, conformance.json, loss_curves.png, "
                       r"trajectory_error.png\)$", matrix, re.M)
     assert where and (ROOT / where[1]).resolve() == run["out"].resolve(), matrix
@@ -66,14 +67,14 @@ def test_progress_is_off_when_the_output_is_not_a_terminal(run):
 
 def test_json_has_every_cell_with_its_reason(run):
     data = run["json"]
-    assert data["families"][:6] == ["contract", "gradients", "trajectory", "learning", "hygiene", "bad input"]
+    assert data["families"] == ["contract", "gradients", "trajectory", "domain", "learning", "hygiene", "bad input"]
     verdict, grads = cell(run, "student", "gradients")
     assert verdict == "conforms" and grads["status"] == "pass" and grads["fail"] == 0
     verdict, grads = cell(run, "broken_backprop", "gradients")
-    assert verdict == "FAILS" and grads["status"] == "fail" and re.match(r"w\d grad max error", grads["reason"])
+    assert verdict == "FAILS" and grads["status"] == "fail" and re.match(r"w\d grad differs", grads["reason"])
     assert all(f["reproduce"] and f["test"].startswith("tests/test_gradients.py::") for f in grads["failures"])
-    _, devices = cell(run, "student", "devices")
-    assert devices["status"] == "skip" and "CUDA" in devices["reason"]
+    assert "devices" not in data["families"]  # NumPy alone: not applicable, left out with its reason
+    assert any("device checks of student" in reason for reason in data["left_out"])
     losses = next(i for i in data["implementations"] if i["name"] == "student")["tutorial_run"]["losses"]
     assert len(losses) == 500 and losses[-1] < losses[0]
 
@@ -187,7 +188,7 @@ def test_a_terminal_shows_live_progress(tmp_path):
     broken = tmp_path / "broken_backprop.py"
     broken.write_text(BROKEN.text())
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen(pytest_cmd("--impl=tests/plugins/student.py", f"--impl={broken}", "--report=none",
+    proc = subprocess.Popen(pytest_cmd("--impl=meta_tests/correct/student.py", f"--impl={broken}", "--report=none",
                                        "-k", "learning or test_grads_match_reference"),
                             cwd=ROOT, stdout=secondary, stderr=secondary, env={**os.environ, "COLUMNS": "150"})
     os.close(secondary)
@@ -204,5 +205,5 @@ def test_a_terminal_shows_live_progress(tmp_path):
     os.close(primary)
     out = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode(errors="replace"))
     assert re.search(r"\r\[ *\d+/\d+\] student · learning   t = 499  loss = \d", out), out[-3000:]
-    assert re.search(r"FAIL broken_backprop · gradients: w\d grad max error", out), out[-3000:]
+    assert re.search(r"FAIL broken_backprop · gradients: w\d grad differs", out), out[-3000:]
     assert "[100%]" not in out  # pytest's own progress is replaced, not doubled

@@ -1,4 +1,4 @@
-"""The conformance report (a pytest plugin, loaded by conftest.py).
+"""The conformance report (a pytest plugin, registered by conformance/plugin.py).
 
 - Every failure ends with the command that reproduces it from the repository root.
 - At the end: a matrix of implementations x check families, each cell pass, FAIL (with the
@@ -20,25 +20,24 @@ from pathlib import Path
 
 import pytest
 
-from tests import helpers, speed
+from conformance import timing
+from conformance.loading import ROOT, Impl, shown_path
 
 FAMILIES = {"test_contract": "contract", "test_gradients": "gradients", "test_trajectory": "trajectory",
-            "test_learning": "learning", "test_hygiene": "hygiene", "test_bad_input": "bad input",
-            "test_devices": "devices", "test_speed": "speed"}
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("conformance")
-    group.addoption("--report", metavar="DIR", default=None,
-                    help="write conformance.html, conformance.json, loss_curves.png and trajectory_error.png "
-                         "into DIR. Default: reports/ in the repository. --report=none writes nothing.")
-    group.addoption("--progress", choices=("auto", "on", "off"), default="auto",
-                    help="one live line instead of pytest's dots: tests done, implementation, family, the "
-                         "latest run's last step and loss. Default: auto (on for a terminal; off when the "
-                         "output is not a terminal, as in CI logs, and under -v or -n).")
+            "test_domain": "domain", "test_learning": "learning", "test_hygiene": "hygiene",
+            "test_bad_input": "bad input", "test_devices": "devices", "test_speed": "speed"}
 
 
 # ----------------------------------------------------------------- each test's outcome
+
+
+def applicable(config, impl) -> list:
+    """The families that apply to impl in this run: the timings alone under --benchmark-only; the
+    devices family for an implementation whose framework can use a GPU."""
+    if config.getoption("benchmark_only", False):
+        return ["speed"]
+    gpu = {"torch", "tensorflow", "keras", "jax"} & set(impl.frameworks)
+    return [f for f in FAMILIES.values() if f != "speed" and (f != "devices" or gpu)]
 
 
 def family_of(nodeid: str):
@@ -51,16 +50,33 @@ def one_line(excinfo) -> str:
         text = str(excinfo.value.msg)
     else:
         entry = excinfo.traceback[-1] if excinfo.traceback else None
-        where = f" (at {helpers.shown_path(entry.path)}:{entry.lineno + 1})" if entry is not None else ""
+        where = f" (at {shown_path(entry.path)}:{entry.lineno + 1})" if entry is not None else ""
         text = f"{excinfo.typename}: {excinfo.value}".strip() + where
     first = text.strip().splitlines()[0] if text.strip() else excinfo.typename
-    return first if len(first) <= 400 else first[:397] + "..."
+    return first if len(first) <= 600 else first[:597] + "..."
+
+
+def details(excinfo) -> list:
+    """The lines after a suite failure's first (a domain example: its call, inputs and replay)."""
+    if not isinstance(excinfo.value, pytest.fail.Exception):
+        return []
+    return [line.strip() for line in str(excinfo.value.msg).strip().splitlines()[1:] if line.strip()]
+
+
+def command(config, path, name, impl=None) -> str:
+    """The command that runs test `name` of `path` (relative to the repository) alone, as pasted in
+    the directory the run started from."""
+    here = config.invocation_params.dir
+    exe = shown_path(sys.executable) if Path(sys.executable).absolute().is_relative_to(ROOT) else "python"
+    test = ROOT / path
+    test = test.relative_to(here) if test.is_relative_to(here) else test
+    return f"{exe} -m pytest {shlex.quote(f'{test}::{name}')}" + (impl.repro_flag() if impl is not None else "")
 
 
 def reproduce(item, impl) -> str:
-    """The command that reruns item alone, pasted as is from the repository root."""
-    exe = os.path.relpath(sys.executable, helpers.ROOT) if sys.executable.startswith(str(helpers.ROOT)) else "python"
-    return f"{exe} -m pytest {shlex.quote(item.nodeid)}" + (impl.repro_flag() if impl is not None else "")
+    """The command that reruns item alone."""
+    name = item.name if item.cls is None else f"{item.cls.__name__}::{item.name}"
+    return command(item.config, Path(item.path).relative_to(ROOT), name, impl)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -68,14 +84,15 @@ def pytest_runtest_makereport(item, call):
     """Tag every report with its implementation; give failures a one-line reason and their repro."""
     report = yield
     impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
-    impl = impl if isinstance(impl, helpers.Impl) else None  # not pytest's token for an empty parameter set
+    impl = impl if isinstance(impl, Impl) else None
     if impl is not None and call.when == "setup":
         item.user_properties.append(("impl", impl.name))  # for the reports of the later phases
         report.user_properties.append(("impl", impl.name))
     if report.failed and call.excinfo is not None:
         cmd = reproduce(item, impl)
-        report.user_properties = [*report.user_properties, ("reason", one_line(call.excinfo)), ("reproduce", cmd)]
-        report.longrepr = f"{report.longreprtext}\n\nreproduce (from the repository root):\n  {cmd}"
+        report.user_properties = [*report.user_properties, ("reason", one_line(call.excinfo)), ("reproduce", cmd),
+                                  ("details", details(call.excinfo))]
+        report.longrepr = f"{report.longreprtext}\n\nreproduce:\n  {cmd}"
     return report
 
 
@@ -88,6 +105,8 @@ class Report:
         self.runs = {}  # impl -> tutorial run (tests/test_learning.py)
         self.speed = {}  # (group, impl) -> {steps: timing} (tests/test_speed.py)
         self.tags = {}  # impl -> its TAGS
+        self.applicable = {}  # impl -> the families that apply to it
+        self.notes = {}  # (impl, family) -> notes of passing tests (drawing from a global generator)
         self.done = set()  # test ids finished, for the live line
 
     def add(self, rep):
@@ -97,7 +116,15 @@ class Report:
             self.runs[impl] = props["tutorial_run"]
         if "speed" in props and impl and rep.when == "call" and rep.passed:
             info = props["speed"]
-            self.speed.setdefault((info["group"], impl), {})[info["steps"]] = info
+            self.speed[(info["group"], impl)] = info
+        if "note" in props and impl and family:
+            notes = self.notes.setdefault((impl, family), [])
+            notes += [props["note"]] if props["note"] not in notes else []
+        if "leak" in props and impl:  # the plugin put back what a call left changed: a hygiene failure
+            self.tests.setdefault((impl, "hygiene"), []).append({
+                "test": rep.nodeid, "status": "fail", "phase": "after the test",
+                "reason": f"a call during {rep.nodeid.split('::')[-1]} left process-wide state changed (the suite put it "
+                          f"back): {'; '.join(props['leak'][:4])}", "reproduce": props.get("reproduce"), "details": []})
         if not (rep.when == "call" or rep.failed or rep.skipped):
             return  # a passing setup or teardown says nothing about the test
         self.done.add(rep.nodeid)
@@ -108,7 +135,7 @@ class Report:
             entry = {"status": "skip", "reason": reason.removeprefix("Skipped: ")}
         elif rep.failed:
             entry = {"status": "fail", "reason": props.get("reason", "failed"), "reproduce": props.get("reproduce"),
-                     "phase": rep.when}
+                     "phase": rep.when, "details": props.get("details", [])}
         else:
             entry = {"status": "pass"}
         self.tests.setdefault((impl, family), []).append({"test": rep.nodeid, **entry})
@@ -125,54 +152,60 @@ class Report:
         count = {s: sum(t["status"] == s for t in tests) for s in ("pass", "fail", "skip")}
         if not tests:
             return {"status": "not run", **count}
+        notes = self.notes.get((impl, family), [])
         if count["fail"]:
             first = next(t for t in tests if t["status"] == "fail")
             return {"status": "fail", **count, "reason": first["reason"], "reproduce": first["reproduce"],
-                    "failures": [t for t in tests if t["status"] == "fail"]}
+                    "details": first.get("details", []), "failures": [t for t in tests if t["status"] == "fail"],
+                    "notes": notes}
         if count["pass"]:
-            return {"status": "pass", **count}
+            return {"status": "pass", **count, "notes": notes}
         reasons = sorted({t["reason"] for t in tests})
         return {"status": "skip", **count, "reason": "; ".join(reasons)}
 
     def verdict(self, impl) -> str:
-        cells = [self.cell(impl, f) for f in self.families()]
-        if any(c["status"] == "fail" for c in cells):
+        cells = {f: self.cell(impl, f) for f in FAMILIES.values()}
+        if any(c["status"] == "fail" for c in cells.values()):
             return "FAILS"
-        return "conforms" if any(c["status"] == "pass" for c in cells) else "not checked"
+        if not any(c["status"] == "pass" for c in cells.values()):
+            return "not checked"
+        want = self.applicable.get(impl, ())
+        ran = [f for f in want if cells[f]["status"] != "not run"]
+        return "conforms" if len(ran) == len(want) else f"conforms ({len(ran)} of {len(want)} families run)"
 
     def speed_rows(self) -> list:
-        """One row per implementation and group timed at two step counts (tests/speed.py's derive)."""
-        rows = []
-        for (group, impl), runs in self.speed.items():
-            if len(runs) < 2:
-                continue
-            short, long = runs[min(runs)], runs[max(runs)]
-            one_time = max(r["first_call_s"] - r["median_s"] for r in (short, long))
-            rows.append({"implementation": impl, "group": group, "size": long["size"], "dtype": long["dtype"],
-                         "steps": long["steps"], "peak_gflops": long["peak_gflops"], "floor_us": long["floor_us"],
-                         **speed.derive(short, long), "one_time_s": one_time})
+        """One row per implementation and group (tests/test_speed.py's measurement)."""
+        rows = [{"implementation": impl, **info} for (group, impl), info in self.speed.items()]
         order = {n: i for i, n in enumerate(self.names)}
         return sorted(rows, key=lambda r: (r["group"] != "tutorial cell", r["size"][0], order.get(r["implementation"], 0)))
 
     def goals(self, rows) -> list:
-        """The README's performance goals, each as measured in this run."""
+        """The README's performance goals, each judged from this run's intervals: met or not met only
+        where the interval lies on one side of the goal; otherwise the run cannot tell."""
         out = []
         cell = [r for r in rows if r["group"] == "tutorial cell"]
         if cell:
             best = min(cell, key=lambda r: r["floor_ratio"])
+            verdict = timing.judge(best["ratio_low"], best["ratio_high"], 1.10)
             out.append(f"fastest at its tutorial cell: {best['implementation']}, {best['floor_ratio']:.2f}x the floor "
-                       f"(goal <= 1.10x: {'met' if best['floor_ratio'] <= 1.10 else 'not met'})")
+                       f"[{best['ratio_low']:.2f}, {best['ratio_high']:.2f}] (goal <= 1.10x: {verdict})")
         tiny = [r for r in rows if r["size"] == [1, 1, 1, 1] and "whole_loop" in self.tags.get(r["implementation"], ())]
         if tiny:
-            worst = max(r["us_per_step"] for r in tiny)
-            out.append("whole-loop compiled, size 1: " + ", ".join(f"{r['implementation']} {r['us_per_step']:.2f} us"
-                                                                  for r in tiny)
-                       + f" per step (goal < 1 us: {'met' if worst < 1 else 'not met'})")
+            verdicts = [timing.judge(r["us_low"], r["us_high"], 1.0) for r in tiny]
+            verdict = "not met" if "not met" in verdicts else "cannot tell" if "cannot tell" in verdicts else "met"
+            out.append("whole-loop compiled, size 1: " + ", ".join(
+                f"{r['implementation']} {r['us_per_step']:.2f} [{r['us_low']:.2f}, {r['us_high']:.2f}] us" for r in tiny)
+                       + f" per step (goal < 1 us: {verdict})")
         big = [r for r in rows if r["size"][0] >= 2048 and r["group"] != "tutorial cell"]
         if big:
             best = max(big, key=lambda r: r["peak_share"])
-            out.append(f"size >= 2048: best {best['implementation']} at {best['peak_share']:.0%} of the peak "
-                       f"(goal >= 85%: {'met' if best['peak_share'] >= 0.85 else 'not met'})")
+            low = best["peak_share"] * best["us_per_step"] / best["us_high"]
+            high = best["peak_share"] * best["us_per_step"] / best["us_low"] if best["us_low"] > 0 else float("inf")
+            out.append(f"size >= 2048: best {best['implementation']} at {best['peak_share']:.0%} [{low:.0%}, {high:.0%}] "
+                       f"of the peak (goal >= 85%: {timing.judge(low, high, 0.85, below=False)})")
+        busy = [r["implementation"] for r in rows if r["busy"]]
+        if busy:
+            out.append(f"not judged as facts: {', '.join(busy)} measured while the machine was busy: rerun")
         return out
 
     def as_json(self, environment, figures, speed_rows) -> dict:
@@ -202,11 +235,14 @@ def _finite(value):
 
 
 class Reporter:
-    """Registered by conftest.py once the implementations are known (not in xdist workers)."""
+    """Registered by the plugin once the implementations are known (not in xdist workers)."""
 
-    def __init__(self, config, impls):
+    def __init__(self, config, impls, deselected=None):
         self.config, self.report = config, Report(i.name for i in impls)
         self.report.tags = {i.name: i.tags for i in impls}
+        self.report.applicable = {i.name: applicable(config, i) for i in impls}
+        self.deselected = deselected if deselected is not None else {}
+        self.frameworks = {f for i in impls for f in i.frameworks}
         self.live, self.item, self.looping = None, None, False
 
     # -- the live line
@@ -247,7 +283,7 @@ class Reporter:
             tr.rewrite(f"FAIL {impl} · {family}: {props.get('reason', 'failed')}", erase=True, red=True)
             tr.write_line("")
         runner = self.item.callspec.params.get("impl") if hasattr(self.item, "callspec") else None
-        runner = runner if isinstance(runner, helpers.Impl) else None
+        runner = runner if isinstance(runner, Impl) else None
         last = f"   t = {runner.last[0] - 1}  loss = {runner.last[1]:.4g}" if runner and runner.last else ""
         total = str(self.session.testscollected)
         line = f"[{len(self.report.done):>{len(total)}}/{total}] {impl} · {family}{last}"
@@ -267,6 +303,12 @@ class Reporter:
 
     # -- the end
 
+    def gpu_reason(self) -> str:
+        """Why the speed table has no GPU rows ('' if one was available)."""
+        from conformance.loading import gpu_missing_reason
+
+        return gpu_missing_reason(self.frameworks or ("torch",))
+
     def pytest_terminal_summary(self, terminalreporter):
         rep, tr = self.report, terminalreporter
         families = rep.families()
@@ -275,7 +317,7 @@ class Reporter:
         tr.section("conformance")
         for line, verdict in matrix_lines(rep, families):
             tr.write_line(line, red=verdict == "FAILS", green=verdict == "conforms")
-        notes = why_lines(rep, families)
+        notes = why_lines(rep, families, self.deselected)
         if notes:
             tr.write_line("")
             for line in notes:
@@ -283,7 +325,7 @@ class Reporter:
         rows = rep.speed_rows()
         if rows:
             tr.section("speed")
-            for line in speed_lines(rows):
+            for line in speed_lines(rows, self.gpu_reason()):
                 tr.write_line(line)
             for line in rep.goals(rows):
                 tr.write_line("goal: " + line)
@@ -297,9 +339,9 @@ class Reporter:
         option = self.config.getoption("report")
         if option == "none":
             return ""
-        from tests import figures as draw
+        from conformance import figures as draw
 
-        outdir = helpers.ROOT / "reports" if option is None else Path(option).resolve()
+        outdir = ROOT / "reports" if option is None else Path(option).resolve()
         outdir.mkdir(parents=True, exist_ok=True)
         figures = {"files": {}}
         if self.report.runs:
@@ -310,25 +352,34 @@ class Reporter:
         if sweep:
             figures["files"]["speed_sweep"] = draw.draw_sweep(sweep, self.report.names, outdir).name
         data = self.report.as_json(header_lines(self.config), figures, rows)
+        data["speed_gpu"] = self.gpu_reason() if rows else ""
+        data["left_out"] = {reason: len(ids) for reason, ids in self.deselected.items()}
         (outdir / "conformance.json").write_text(json.dumps(data, indent=1, allow_nan=False))
         (outdir / "conformance.html").write_text(to_html(data, outdir))
         names = ["conformance.html", "conformance.json", *figures.get("files", {}).values()]
-        return f"{helpers.shown_path(outdir)}/ ({', '.join(names)})"
+        return f"{shown_path(outdir)}/ ({', '.join(names)})"
 
 
-def speed_lines(rows):
-    yield (f"medians over rounds; peak {rows[0]['peak_gflops']:.0f} GFLOP/s (float32 matmul of "
-           f"{speed.PEAK_SIZE}^2, best of torch and NumPy, measured in this run); floor = the step's "
-           "matrix products alone")
-    head = ("implementation", "group", "N,D_in,H,D_out", "us/step", "GFLOP/s", "of peak", "x floor", "per call",
-            "one-time")
+def speed_lines(rows, gpu_reason=""):
+    yield (f"medians over undisturbed blocks, [95% intervals]; peak {rows[0]['peak_gflops']:.0f} GFLOP/s (float32 "
+           f"matmul of {timing.PEAK_SIZE}^2, best of torch and NumPy, measured in this run); floor = the step's "
+           "matrix products alone, timed in the same blocks")
+    head = ("implementation", "group", "N,D_in,H,D_out", "us/step [interval]", "x floor [interval]", "GFLOP/s",
+            "of peak", "per call", "one-time", "blocks")
     width = max(len(r["implementation"]) for r in [*rows, {"implementation": head[0]}]) + 2
-    fmt = f"{{:<{width}}}{{:<15}}{{:<20}}{{:>11}}{{:>9}}{{:>9}}{{:>9}}{{:>11}}{{:>10}}"
+    fmt = f"{{:<{width}}}{{:<15}}{{:<20}}{{:>24}}{{:>22}}{{:>9}}{{:>9}}{{:>11}}{{:>10}}  {{}}"
     yield fmt.format(*head)
     for r in rows:
-        yield fmt.format(r["implementation"], r["group"], ",".join(map(str, r["size"])), num(r["us_per_step"], ".2f"),
-                         num(r["gflops"], ".1f"), num(r["peak_share"], ".0%"), num(r["floor_ratio"], ".2f"),
-                         num(r["per_call_ms"], ".2f", " ms"), num(r["one_time_s"], ".2f", " s"))
+        us = f"{num(r['us_per_step'], '.1f')} [{num(r['us_low'], '.1f')}, {num(r['us_high'], '.1f')}]"
+        ratio = f"{num(r['floor_ratio'], '.2f')} [{num(r['ratio_low'], '.2f')}, {num(r['ratio_high'], '.2f')}]"
+        blocks = f"{r['blocks']}" + (f" ({r['disturbed']} disturbed)" if r["disturbed"] else "")
+        if r["busy"]:
+            blocks += f"  machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun"
+        yield fmt.format(r["implementation"], r["group"], ",".join(map(str, r["size"])), us, ratio,
+                         num(r["gflops"], ".1f"), num(r["peak_share"], ".0%"), num(r["per_call_ms"], ".2f", " ms"),
+                         num(r["one_time_s"], ".2f", " s"), blocks)
+    if gpu_reason:
+        yield f"cuda: no rows ({gpu_reason}); every row above is the CPU"
 
 
 def num(value, spec, unit="") -> str:
@@ -348,6 +399,8 @@ def header_lines(config) -> list:
 
 
 def mark(cell) -> str:
+    if cell["status"] == "pass" and cell.get("notes"):
+        return "pass*"
     return {"pass": "pass", "skip": "skip", "not run": "-"}.get(cell["status"]) or \
         f"FAIL {cell['fail']}/{cell['pass'] + cell['fail'] + cell['skip']}"
 
@@ -362,20 +415,27 @@ def matrix_lines(rep, families):
         yield name.ljust(width) + "".join(r.ljust(c) for r, c in zip(row, cols)) + verdict, verdict
 
 
-def why_lines(rep, families):
-    """A line per failed cell (reason, then its repro), and one per skip reason with its cells."""
+def why_lines(rep, families, deselected=None):
+    """A line per failed cell (reason, its details, its repro), one per note (* in the matrix), one
+    per skip reason with its cells, and one per reason checks were left out as not applicable."""
     lines, skips = [], {}
     for name in rep.shown():
         for f in families:
             cell = rep.cell(name, f)
             if cell["status"] == "fail":
                 more = f" (+{cell['fail'] - 1} more)" if cell["fail"] > 1 else ""
-                lines += [f"{name} · {f}: {cell['reason']}{more}", f"    reproduce: {cell['reproduce']}"]
+                lines += [f"{name} · {f}: {cell['reason']}{more}"] + [f"    {d}" for d in cell.get("details", [])]
+                lines += [f"    reproduce: {cell['reproduce']}"] if not any("replay:" in d for d in cell.get("details", [])) \
+                    else []
             elif cell["status"] == "skip":
                 skips.setdefault((f, cell["reason"]), []).append(name)
+            for note in cell.get("notes", []):
+                lines.append(f"* {name} · {f}: {note}")
     for (f, reason), names in skips.items():
         who = "every implementation" if len(names) == len(rep.shown()) > 1 else ", ".join(names)
         lines.append(f"{f} skipped for {who}: {reason}")
+    for reason, ids in (deselected or {}).items():
+        lines.append(f"not applicable, left out ({len(ids)}): {reason}")
     return lines
 
 
@@ -399,7 +459,7 @@ def anchor(name, family) -> str:
 def to_html(data, outdir) -> str:
     e = html.escape
     fams = data["families"]
-    rows, notes = [], {}  # notes: skip reason -> its number under the table
+    rows, notes = [], {}  # notes: skip reason or note -> its number under the table
     for impl in data["implementations"]:
         cells = []
         for f in fams:
@@ -408,8 +468,11 @@ def to_html(data, outdir) -> str:
             if c["status"] == "fail":
                 body = f'<a href="#{anchor(impl["name"], f)}">{e(label)}</a><br><span class="small">{e(c["reason"])}</span>'
             elif c["status"] == "skip":
-                n = notes.setdefault(c["reason"], len(notes) + 1)
+                n = notes.setdefault(f"skipped: {c['reason']}", len(notes) + 1)
                 body = f'{e(label)} <a href="#skip-{n}"><sup>{n}</sup></a>'
+            elif c.get("notes"):
+                marks = [notes.setdefault(f"note: {t}", len(notes) + 1) for t in c["notes"]]
+                body = e(label) + "".join(f' <a href="#skip-{n}"><sup>{n}</sup></a>' for n in marks)
             else:
                 body = e(label)
             cells.append(f'<td class="{e(c["status"].replace(" ", "-"))}" title="{e(c.get("reason", label))}">{body}</td>')
@@ -421,10 +484,11 @@ def to_html(data, outdir) -> str:
             c = impl["cells"][f]
             if c["status"] != "fail":
                 continue
-            items = "".join(f'<li><code>{e(t["test"])}</code>: {e(t["reason"])}<pre>{e(t["reproduce"])}</pre></li>'
-                            for t in c["failures"])
+            items = "".join(f'<li><code>{e(t["test"])}</code>: {e(t["reason"])}'
+                            + "".join(f'<br><span class="small">{e(d)}</span>' for d in t.get("details") or [])
+                            + f'<pre>{e(t["reproduce"] or "")}</pre></li>' for t in c["failures"])
             failures.append(f'<section id="{anchor(impl["name"], f)}"><h3>{e(impl["name"])} · {e(f)}</h3>'
-                            f'<p>Run from the repository root to reproduce:</p><ul>{items}</ul></section>')
+                            f'<p>To reproduce, run in the directory the suite was run from:</p><ul>{items}</ul></section>')
     figs = []
     for key, caption in (("loss_curves", "Loss per step of each implementation's tutorial run (log scale)."),
                          ("trajectory_error", "Per step, the relative distance of each run's loss from the "
@@ -438,7 +502,7 @@ def to_html(data, outdir) -> str:
         figs.append("<p>No tutorial runs in this session (the learning family did not run), so no figures.</p>")
     speed_html = ""
     if data["speed"]:
-        lines = list(speed_lines(data["speed"]))
+        lines = list(speed_lines(data["speed"], data.get("speed_gpu", "")))
         speed_html = (f'<h2>Speed</h2><pre id="speed">{e(chr(10).join(lines))}</pre>'
                       + "".join(f"<p>{e(g)}</p>" for g in data["speed_goals"]))
         name = data["figures"].get("files", {}).get("speed_sweep")
@@ -458,7 +522,7 @@ def to_html(data, outdir) -> str:
 <p id="summary">{e(summary)}. Written {e(data["created"])}.</p>
 <table id="matrix"><thead><tr><th>implementation</th>{"".join(f"<th>{e(f)}</th>" for f in fams)}<th>verdict</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
-{"".join(f'<p class="small" id="skip-{n}"><sup>{n}</sup> skipped: {e(r)}</p>' for r, n in notes.items())}
+{"".join(f'<p class="small" id="skip-{n}"><sup>{n}</sup> {e(r)}</p>' for r, n in notes.items())}
 <h2>Failures</h2>
 {"".join(failures) or "<p>None.</p>"}
 <h2>Tutorial runs</h2>

@@ -1,0 +1,288 @@
+"""The conformance suite's pytest plugin (the `conformance` pytest11 entry point).
+
+Options, loading the implementations under test, parametrising the checks over them and over
+the structures each one computes, deselecting what does not apply (with the reason), skips
+whose reason names the cause, the report header, and a guard that puts process-wide state back
+after every test. It stays dormant in any pytest run that is not this suite's.
+"""
+import os
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, before any import
+
+import pytest  # noqa: E402
+
+from conformance import ROOT, state  # noqa: E402
+from conformance.loading import (ORACLE, STRUCTURES, ImplError, bundled_specs, gpu_missing_reason,  # noqa: E402
+                                 is_implementation, load, structure_id, structure_of)
+
+IMPLS = pytest.StashKey[list]()
+THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
+DESELECTED = pytest.StashKey[dict]()  # reason -> [test ids]
+SUITE = ROOT / "tests"
+META = ROOT / "meta_tests"
+DEFAULT_EXAMPLES = 6
+
+MARKERS = {
+    "selftest": "checks of the suite itself (meta_tests/); deselected under --impl",
+    "dynamic_only": "a check that applies only to implementations that compute model='dynamic'",
+    "cuda": "needs a GPU visible to the implementation's framework",
+    "speed": "timings (pytest-benchmark); they run only under --benchmark-only",
+    "sweep": "timings over growing sizes; they run only with --benchmark-sweep",
+}
+TAG_WORDS = ("warmup", "autograd", "nn", "fast", "numpy", "torch", "tensorflow", "jax", "reference")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance", "the two-layer net conformance suite")
+    group.addoption("--impl", action="append", default=[], metavar="PATH|MODULE",
+                    help="verify this implementation (a .py file or a dotted module name; repeatable) instead of "
+                         "the bundled ones. Default: every module in implementations/.")
+    group.addoption("--max-examples", type=int, default=None, metavar="N",
+                    help="examples per implementation for the domain family (hypothesis). Default: "
+                         f"{DEFAULT_EXAMPLES}, or the --hypothesis-profile's own (deep: 200).")
+    group.addoption("--replay", default=None, metavar="EXAMPLE",
+                    help="run the domain family on exactly this example (the JSON a failure prints) instead of "
+                         "drawing examples. Default: draw them.")
+    group.addoption("--report", metavar="DIR", default=None,
+                    help="write conformance.html, conformance.json, loss_curves.png and trajectory_error.png "
+                         "into DIR. Default: reports/ in the repository. --report=none writes nothing.")
+    group.addoption("--progress", choices=("auto", "on", "off"), default="auto",
+                    help="one live line instead of pytest's dots: tests done, implementation, family, the "
+                         "latest run's last step and loss. Default: auto (on for a terminal; off when the "
+                         "output is not a terminal, as in CI logs, and under -v or -n).")
+    group.addoption("--benchmark-sweep", action="store_true", default=False,
+                    help="with --benchmark-only, also time every implementation at sizes N = D_in = H = D_out "
+                         "= 1 ... 2048 and draw speed_sweep.png. Default: off (the tutorial cells only).")
+
+
+def active(config) -> bool:
+    """Whether this run is the suite's (any other pytest run in this environment is left alone)."""
+    return bool(config.getoption("impl", None)) or config.rootpath == ROOT
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """`pytest --impl /elsewhere/mine.py`, from any directory: pytest found its rootdir and ini
+    from that path before it knew --impl takes a value; take the suite's instead."""
+    ns = early_config.known_args_namespace
+    if not getattr(ns, "impl", None) or early_config.inipath == ROOT / "pytest.ini" or ns.rootdir or ns.inifilename:
+        return
+    from _pytest.config.findpaths import determine_setup
+
+    rootpath, inipath, inicfg, ignored = determine_setup(
+        inifile=str(ROOT / "pytest.ini"), override_ini=ns.override_ini, args=[str(ROOT)],
+        rootdir_cmd_arg=str(ROOT), invocation_dir=early_config.invocation_params.dir)
+    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
+    early_config._inicache.clear()
+    ns.confcutdir = str(ROOT)
+
+
+def pytest_configure(config):
+    if not active(config):
+        return
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    for word in TAG_WORDS:
+        config.addinivalue_line("markers", f"{word}: implementations tagged {word!r} in their TAGS")
+    if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR and config.invocation_params.dir != ROOT:
+        config.args = [str(SUITE)]  # run from elsewhere: the suite, wherever it was started
+    from conformance import report
+
+    if not config.pluginmanager.is_registered(report):
+        config.pluginmanager.register(report, "conformance-report-hooks")  # repro lines, in xdist workers too
+    if not config.pluginmanager.has_plugin("pytester"):
+        config.pluginmanager.import_plugin("pytester")  # the catalogue's self-test runs the suite inside the suite
+    if config.getoption("benchmark_only", False):
+        from conformance.timing import one_thread_each
+
+        config.stash[THREADS] = one_thread_each()
+    state.take_baseline()
+    specs = config.getoption("impl")
+    try:
+        impls = [load(s) for s in specs] if specs else [load(s) for s in bundled_specs() if is_implementation(s)]
+    except ImplError as e:
+        raise pytest.UsageError(f"cannot use implementation {e}") from None
+    names = [i.name for i in impls]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise pytest.UsageError(f"two implementations share the name {dupes}: rename one file")
+    for tag in {t for i in impls for t in i.tags}:
+        config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
+    config.stash[IMPLS] = impls
+    config.stash[DESELECTED] = {}
+    _hypothesis_profile(config)
+    if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
+                                "(pytest-xdist workers would share the cores and skew every timing)")
+    if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
+        from conformance.report import Reporter
+
+        config.pluginmanager.register(Reporter(config, impls, config.stash[DESELECTED]), "conformance-report")
+
+
+def _hypothesis_profile(config):
+    """Derandomized by default, so CI and the main job give the same verdict every time;
+    --hypothesis-seed draws from that seed instead; --hypothesis-profile=deep explores more."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile("conformance", derandomize=True, database=None, deadline=None,
+                              max_examples=DEFAULT_EXAMPLES, suppress_health_check=quiet, print_blob=False,
+                              report_multiple_bugs=False)
+    settings.register_profile("conformance-seeded", parent=settings.get_profile("conformance"), derandomize=False)
+    settings.register_profile("deep", derandomize=False, deadline=None, max_examples=200, suppress_health_check=quiet,
+                              report_multiple_bugs=False,
+                              database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")))
+    chosen = config.getoption("hypothesis_profile", None)
+    seeded = config.getoption("hypothesis_seed", None) is not None
+    base = chosen or ("conformance-seeded" if seeded else "conformance")
+    examples = config.getoption("max_examples")
+    if examples is not None:
+        settings.register_profile("conformance-now", parent=settings.get_profile(base), max_examples=examples)
+        base = "conformance-now"
+    settings.load_profile(base)
+
+
+def pytest_generate_tests(metafunc):
+    config = metafunc.config
+    if not active(config) or "impl" not in metafunc.fixturenames:
+        return
+    impls = config.stash[IMPLS]
+    if "structure" in metafunc.fixturenames:  # every structure besides its own cell's (those it refuses
+        params = [pytest.param(i, s, id=f"{i.name}-{structure_id(s)}", marks=_marks(i))  # are deselected)
+                  for i in impls for s in STRUCTURES if s != structure_of(i.config)]
+        metafunc.parametrize(["impl", "structure"], params)
+        return
+    params = [pytest.param(i, id=i.name, marks=_marks(i)) for i in impls]
+    metafunc.parametrize("impl", params)
+
+
+def _marks(impl):
+    """Its TAGS (for -m), and its xdist group: under --dist loadgroup one worker runs every check of
+    the implementations that share a tutorial cell, so that each compiles once and the oracle's
+    references for the cell are computed once."""
+    cell = "-".join(f"{v}" for k, v in impl.config.asdict().items() if k not in ("init", "depths"))
+    return [getattr(pytest.mark, t) for t in impl.tags] + [pytest.mark.xdist_group(cell)]
+
+
+@pytest.fixture(scope="session")
+def all_impls(request):
+    """Every implementation under test, for checks that run them side by side."""
+    return request.config.stash[IMPLS]
+
+
+@pytest.fixture(scope="session")
+def bystanders(request):
+    """others(impl): implementations to run in between two calls of impl: the oracle, and
+    bundled ones that share a framework with it (a lone plug-in gets them too)."""
+    impls = request.config.stash[IMPLS]
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = load(str(ORACLE) if name == "oracle" else f"implementations.{name}")
+        return cache[name]
+
+    def others(impl):
+        chosen = [get("oracle")]
+        pool = [i for i in impls if i is not impl] or \
+               [get(s.rpartition(".")[2]) for s in bundled_specs() if is_implementation(s)]
+        for framework in [f for f in impl.frameworks if "." not in f]:
+            sharing = [i for i in pool if framework in i.frameworks and i not in chosen]
+            chosen += sharing[:1]
+        return chosen
+
+    return others
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Every check that does not apply is deselected with its reason; every skip names its cause.
+    Runs after -k and -m, so that only the implementations still selected are probed."""
+    if not active(config):
+        return
+    plugged = bool(config.getoption("impl"))
+    benchmarking = config.getoption("benchmark_only", False)
+    reasons = config.stash[DESELECTED]
+    keep = []
+    for item in items:
+        why = _not_applicable(item, config, plugged, benchmarking)
+        if why:
+            reasons.setdefault(why, []).append(item.nodeid)
+        else:
+            keep.append(item)
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in set(keep)])
+        items[:] = keep
+
+
+def _not_applicable(item, config, plugged, benchmarking) -> str:
+    path = Path(str(item.path))
+    timed = "benchmark" in getattr(item, "fixturenames", ())
+    if benchmarking and not timed:
+        return "everything but the timings: --benchmark-only runs the timings alone"
+    if timed and not benchmarking:
+        return "timings: they run only under --benchmark-only"
+    if item.get_closest_marker("sweep") and not config.getoption("benchmark_sweep"):
+        return "the size sweep: it runs only with --benchmark-sweep"
+    if META in path.parents:
+        return "self-tests of the suite: they run without --impl" if plugged else ""
+    if getattr(item, "originalname", "") == "test_replay" and not config.getoption("replay"):
+        return "replaying an example: it runs only with --replay"
+    params = getattr(item, "callspec", None)
+    impl = params.params.get("impl") if params else None
+    if impl is None:
+        return ""
+    problem = impl.preflight()
+    if problem and item.originalname != "test_own_cell_runs":
+        return f"every other check of {impl.name}: its own cell does not run (see its contract failure)"
+    structure = params.params.get("structure")
+    if structure is not None and structure not in impl.claims():
+        return f"checks of the structures {impl.name} refuses (NotImplementedError)"
+    if item.get_closest_marker("dynamic_only") and not impl.dynamic:
+        return f"dynamic-model checks of {impl.name}: it computes no model='dynamic' structure"
+    if item.get_closest_marker("cuda") and not ({"torch", "tensorflow", "jax"} & set(impl.frameworks)):
+        return f"device checks of {impl.name}: it uses NumPy alone, which runs on the CPU only"
+    if item.get_closest_marker("cuda"):
+        reason = gpu_missing_reason(impl.frameworks)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+    return ""
+
+
+def pytest_report_header(config):
+    if not active(config):
+        return None
+    impls = config.stash[IMPLS]
+    versions = []
+    for dist in ("numpy", "torch", "tensorflow-cpu", "tensorflow", "jax", "hypothesis"):
+        try:
+            versions.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    reason = gpu_missing_reason(("torch",))
+    return [
+        "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" for i in impls),
+        "frameworks: " + ", ".join(versions),
+        "devices: cpu" + (f"; {reason}" if reason else ", cuda"),
+    ] + ([f"timings: {config.stash[THREADS]}"] if THREADS in config.stash else [])
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """After each test, put back any process-wide setting a call left changed, and say so on the
+    report (the hygiene cell of that implementation shows it, whatever the test order)."""
+    report = yield
+    if call.when == "teardown" and active(item.config) and state.BASELINE:
+        left = [c for c in state.diff(state.BASELINE, state.snapshot()) if c.setting != "warning filters"
+                and c.setting != "logging: logger root"]  # pytest's own, per test
+        if left:
+            from conformance.report import reproduce
+
+            state.restore(state.BASELINE, left)
+            impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
+            report.user_properties += [("leak", [str(c) for c in left]), ("reproduce", reproduce(item, impl))]
+    return report

@@ -1,0 +1,116 @@
+"""The speed table's statistics: per-step costs from interleaved rounds, their intervals, rounds
+disturbed by other processes, and goals judged only where the intervals allow.
+
+A speed measurement is a series of blocks (tests/test_speed.py). Each block times, back to back,
+the implementation's call at 1 step, the floor over the same number of steps as the long call's
+extra steps, and the long call of S steps (pytest-benchmark times that one), and notes how much of
+the machine other processes used meanwhile. Per block: the per-step cost u = (T_S - T_1) / (S - 1),
+the floor's per-step cost f, and their ratio u / f, a ratio of two numbers measured within the
+same fraction of a second, so that slow drift of the machine (frequency, cache, a neighbour)
+cancels. Each quantity is summarised by the median over the undisturbed blocks, with a
+distribution-free confidence interval from order statistics.
+"""
+import math
+
+import numpy as np
+
+PEAK_SIZE = 2048  # the peak: products of two 2048 x 2048 float32 matrices (17.2 GFLOP each)
+LEVEL = 0.95  # confidence of the intervals
+BUSY = 0.25  # a block during which other processes used more than this share of the machine is disturbed
+BUSY_ROW = 0.10  # a row whose blocks overall saw more than this share used by others is flagged
+OUTLIER = 6.0  # a block whose long call took longer than median + OUTLIER x MAD is disturbed
+WIDTH = 0.05  # rounds are added until the ratio's interval is within +-WIDTH of its median ...
+MIN_BLOCKS, MAX_BLOCKS = 15, 41  # ... between these many blocks ...
+TIME_CAP = 15.0  # ... or this many seconds
+
+
+def median_interval(values, level=LEVEL) -> tuple:
+    """(median, low, high): the sample median and a distribution-free confidence interval for the
+    population median: order statistics k and n-k+1, with k the largest such that
+    P(Binomial(n, 1/2) < k) <= (1 - level) / 2."""
+    v = np.sort(np.asarray(values, dtype=float))
+    n = v.size
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    alpha = (1 - level) / 2
+    k, tail = 0, 0.0
+    while k < n:
+        p = math.comb(n, k) / 2 ** n
+        if tail + p > alpha:
+            break
+        tail += p
+        k += 1
+    low, high = (v[k - 1], v[n - k]) if k >= 1 else (-math.inf, math.inf)
+    return float(np.median(v)), float(low), float(high)
+
+
+def blocks_needed(ratios, width=WIDTH) -> int:
+    """How many blocks bring the median's interval to about +-width of it, from a pilot's
+    spread: n ~ (1.96 x 1.2533 x 1.4826 MAD / (width x median))^2 (the median's standard error
+    is 1.2533 sigma / sqrt(n), and 1.4826 MAD estimates sigma)."""
+    r = np.asarray(ratios, dtype=float)
+    med = float(np.median(r))
+    mad = float(np.median(np.abs(r - med)))
+    if not med > 0:
+        return MIN_BLOCKS
+    n = (1.96 * 1.2533 * 1.4826 * mad / (width * med)) ** 2
+    return int(min(max(math.ceil(n), MIN_BLOCKS), MAX_BLOCKS))
+
+
+def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: float) -> dict:
+    """The speed row of one measurement: blocks are {"t1", "floor", "ts", "busy"} (seconds; the
+    floor over steps - 1 steps; busy: others' share of the machine during the block)."""
+    ts = np.array([b["ts"] for b in blocks])
+    med_ts = float(np.median(ts))
+    mad_ts = float(np.median(np.abs(ts - med_ts))) or 1e-12
+    disturbed = [b["busy"] > BUSY or b["ts"] > med_ts + OUTLIER * mad_ts for b in blocks]
+    kept = [b for b, d in zip(blocks, disturbed) if not d] or blocks
+    extra = max(steps - 1, 1)
+    per_step = [(b["ts"] - b["t1"]) / extra for b in kept]
+    floor = [b["floor"] / extra for b in kept]
+    ratio = [u / f for u, f in zip(per_step, floor)]
+    us, us_lo, us_hi = (v * 1e6 for v in median_interval(per_step))
+    fl = float(np.median(floor)) * 1e6
+    x, x_lo, x_hi = median_interval(ratio)
+    busy_share = float(np.mean([b["busy"] for b in blocks]))
+    t1 = float(np.median([b["t1"] for b in kept]))
+    out = {"us_per_step": us, "us_low": us_lo, "us_high": us_hi, "floor_us": fl,
+           "floor_ratio": x, "ratio_low": x_lo, "ratio_high": x_hi,
+           "gflops": flops_per_step / (us * 1e-6) / 1e9 if us > 0 else math.nan,
+           "per_call_ms": (t1 - us * 1e-6) * 1e3,
+           "blocks": len(blocks), "disturbed": sum(disturbed), "busy_share": busy_share,
+           "busy": busy_share > BUSY_ROW or sum(disturbed) > len(blocks) / 4}
+    out["peak_share"] = out["gflops"] / peak_gflops
+    return out
+
+
+def judge(low: float, high: float, goal: float, below: bool = True) -> str:
+    """'met', 'not met' or 'cannot tell' for a goal 'value <= goal' (below) or '>= goal', from an interval."""
+    if below:
+        return "met" if high <= goal else "not met" if low > goal else "cannot tell"
+    return "met" if low >= goal else "not met" if high < goal else "cannot tell"
+
+
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+
+
+def one_thread_each() -> str:
+    """Timings run with one thread per library (BLAS, OpenMP, torch, TensorFlow, XLA), floor and
+    implementations alike. Measured on this 2-vCPU machine, five repeated measurements of 21 blocks
+    each gave x-floor ratios within 1.07x (fast_torch) and 1.03x (numpy_manual) of each other with
+    one thread, against 1.20x and 1.60x with the libraries' default two: threads that wait for each
+    other on two shared cores are where the run-to-run noise came from. Called before any
+    framework starts (their thread pools read these at start-up); returns the setting in words."""
+    import os
+
+    os.environ.update(THREAD_ENV)
+    try:
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(1)  # NumPy's OpenBLAS, loaded already
+    except ImportError:
+        pass
+    return "one thread per library (" + ", ".join(f"{k}={v}" for k, v in THREAD_ENV.items() if k != "XLA_FLAGS") + \
+        ", XLA single-threaded)"

@@ -1,0 +1,303 @@
+"""The catalogue of broken implementations: realistic bugs, each a small edit of a correct module.
+
+Every entry names the module it breaks (a bundled one in implementations/, or a correct module in
+another style in meta_tests/correct/), the edit (text that must occur exactly once, and its
+replacement), the check family that must catch it, a pattern its failure message must match,
+and, for a bug with a plain name, the pattern the diagnosis must name it by ("likely: ...").
+meta_tests/test_catalogue.py writes each broken module out and runs that family on it with
+--impl. Write them out to read or run by hand: `python -m meta_tests.catalogue DIR`.
+"""
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Bug:
+    id: str
+    source: str  # "numpy_manual" (implementations/) or "correct/einsum_numpy" (meta_tests/correct/)
+    edits: tuple  # ((old, new), ...): old occurs exactly once in the source
+    family: str  # the test module that must fail
+    message: str  # a regex the failure message must match
+    names: str = ""  # a regex the diagnosis must match ("likely: ..."), for a bug with a plain name
+    isolate: bool = False  # the bug leaves damage the suite cannot put back: run it in a subprocess
+
+    @property
+    def path(self) -> Path:
+        if self.source.startswith("correct/"):
+            return ROOT / "meta_tests" / f"{self.source}.py"
+        return ROOT / "implementations" / f"{self.source}.py"
+
+    def text(self) -> str:
+        text = self.path.read_text()
+        for old, new in self.edits:
+            if text.count(old) != 1:
+                raise AssertionError(f"{self.id}: {old!r} occurs {text.count(old)} times in {self.path.name}")
+            text = text.replace(old, new)
+        return text
+
+
+def first_statement(source: str, statement: str) -> tuple:
+    """An edit that puts statement first in train (after its input check line)."""
+    line = {"numpy_manual": "    shapes = check(x, y, cfg)\n",
+            "torch_tensors": "    shapes = check(x, y, cfg, devices=devices())\n",
+            "torch_autograd": "    shapes = check(x, y, cfg, devices=devices())\n"}[source]
+    return ((line, line + f"    {statement}\n"),)
+
+
+BUGS = [
+    # --- the backward pass (gradients family; the diagnosis names the bug)
+    Bug("relu_mask_inverted", "numpy_manual", (("grad_h[h < 0] = 0", "grad_h[h > 0] = 0"),),
+        "test_gradients", r"w1 grad differs .* the backward pass is wrong", r"ReLU mask is inverted"),
+    Bug("missing_factor_two", "numpy_manual", (("grad_y_pred = 2.0 * (y_pred - y)", "grad_y_pred = y_pred - y"),),
+        "test_gradients", r"w\d grad differs .* the backward pass is wrong", r"missing factor 2"),
+    Bug("grad_from_preactivation", "numpy_manual", (("grad_w2 = h_relu.T.dot", "grad_w2 = h.T.dot"),),
+        "test_gradients", r"w2 grad differs", r"pre-activation h instead of relu"),
+    Bug("backward_ignores_saved_input", "torch_function", (("grad_input[input < 0] = 0", "pass"),),
+        "test_gradients", r"w1 grad differs", r"ReLU derivative is missing"),
+    Bug("shared_layer_detached", "nn_dynamic",
+        (("self.middle_linear(h_relu)", "self.middle_linear(h_relu.detach())"),),
+        "test_gradients", r"[wb]_(in|mid) grad differs .*depth [123]", r"shared middle layer's input is detached"),
+    Bug("sigmoid_instead_of_relu", "numpy_manual",
+        (("h_relu = np.maximum(h, 0)", "h_relu = 1 / (1 + np.exp(-h))"),
+         ("grad_h = grad_h_relu.copy()\n        grad_h[h < 0] = 0", "grad_h = grad_h_relu * h_relu * (1 - h_relu)")),
+        "test_gradients", r"matches those of your own loss .*the forward pass or the loss differs",
+        r"sigmoid instead of ReLU"),
+    Bug("tanh_instead_of_relu", "torch_autograd", (("y_pred = x.mm(w1).clamp(min=0).mm(w2)", "y_pred = x.mm(w1).tanh().mm(w2)"),),
+        "test_trajectory", r"loss at step 0 .* the forward pass or the loss differs", r"tanh instead of ReLU"),
+    # --- the loss
+    Bug("loss_is_mean_not_sum", "numpy_manual", (("np.square(y_pred - y).sum()", "np.square(y_pred - y).mean()"),),
+        "test_trajectory", r"loss at step 0 is .* the forward pass or the loss differs",
+        r"reported loss is the mean of squares, though the gradients are those of the sum"),
+    Bug("mean_over_n_only", "correct/student",
+        (("out[\"losses\"].append(float(np.mean(e * e)))", "out[\"losses\"].append(float(np.sum(e * e) / len(e)))"),
+         ("d = 2 * e / e.size", "d = 2 * e / len(e)")),
+        "test_trajectory", r"loss at step 0 is", r"mean divides by N only"),
+    Bug("mean_over_cfg_batch", "correct/student",
+        (("out[\"losses\"].append(float(np.mean(e * e)))",
+          "out[\"losses\"].append(float(np.sum(e * e) / (cfg.batch * e.shape[1])))"),
+         ("d = 2 * e / e.size", "d = 2 * e / (cfg.batch * e.shape[1])")),
+        "test_domain", r"loss at step 0 is", r"divides by cfg.batch rows instead of the rows of x"),
+    Bug("broadcast_when_d_out_is_1", "torch_autograd",
+        (("loss = (y_pred - y).pow(2).sum()", "loss = (y_pred.squeeze() - y).pow(2).sum()"),),
+        "test_domain", r"loss at step 0 is .* the forward pass or the loss differs"),
+    # --- reporting
+    Bug("loss_reported_one_step_late", "numpy_manual", (("losses[t] = loss", "losses[t - 1] = loss"),),
+        "test_trajectory", r"loss at step 0 is", r"losses are recorded one step late"),
+    Bug("grads_reported_after_first_update", "numpy_manual", (("        if t == 0:\n", "        if t == 1:\n"),),
+        "test_contract", r"train fails on a one-step call of its own cell: train returned a result without \['grads'\]"),
+    Bug("grads_reported_at_last_step", "numpy_manual", (("        if t == 0:\n", "        if t == cfg.steps - 1:\n"),),
+        "test_trajectory", r"step-0 gradient differs", r"last step"),
+    Bug("init_aliases_params", "numpy_manual", (("init = {k: v.copy() for k, v in p.items()}", "init = p"),),
+        "test_contract", r"init\['w\d'\] differs from cfg.init"),
+    # --- the update
+    Bug("gradient_ascent", "numpy_manual", (("w1 -= learning_rate * grad_w1", "w1 += learning_rate * grad_w1"),),
+        "test_learning", r"final loss / initial loss|training diverged"),
+    Bug("lr_halved", "numpy_manual", (("learning_rate = cfg.lr", "learning_rate = cfg.lr / 2"),),
+        "test_trajectory", r"loss diverged from the reference at step 1\b", r"learning rate is halved"),
+    Bug("lr_hardcoded", "numpy_manual", (("learning_rate = cfg.lr", "learning_rate = 1e-6"),),
+        "test_domain", r"loss diverged from the reference at step 1\b", r"learning rate is fixed at 1e-06"),
+    Bug("lr_schedule_after_1000_steps", "numpy_manual",
+        (("        # Forward pass: compute predicted y.\n",
+          "        if t == 1000:\n            learning_rate = cfg.lr / 10\n        # Forward pass: compute predicted y.\n"),),
+        "test_domain", r"loss diverged from the reference at step 1001", r"learning rate changes after 1000 steps"),
+    Bug("momentum_added", "nn_module", (("torch.optim.SGD(model.parameters(), lr=cfg.lr)",
+                                         "torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)"),),
+        "test_trajectory", r"loss diverged from the reference at step 2\b", r"momentum 0.9"),
+    Bug("gradient_clipping", "nn_sequential",
+        (("        with torch.no_grad():\n            for param in model.parameters():",
+          "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n"
+          "        with torch.no_grad():\n            for param in model.parameters():"),),
+        "test_domain", r"loss diverged from the reference", r"gradient clipping at a total norm of 1"),
+    Bug("forgot_zero_grad", "torch_autograd", (("            w1.grad.zero_()\n            w2.grad.zero_()\n", ""),),
+        "test_trajectory", r"loss diverged from the reference at step 2\b", r"gradients accumulate across steps"),
+    Bug("forgot_model_zero_grad", "nn_sequential", (("        model.zero_grad()\n", ""),),
+        "test_trajectory", r"loss diverged from the reference at step 2\b", r"gradients accumulate across steps"),
+    Bug("optimizer_rebuilt_every_step", "nn_optim",
+        (("        optimizer.zero_grad()\n",
+          "        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)\n        optimizer.zero_grad()\n"),),
+        "test_trajectory", r"loss diverged from the reference at step 2\b"),
+    # --- Adam
+    Bug("adam_betas_swapped", "nn_optim", (("torch.optim.Adam(model.parameters(), lr=cfg.lr)",
+                                            "torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.999, 0.9))"),),
+        "test_trajectory", r"loss diverged from the reference at step 2\b", r"betas swapped"),
+    Bug("amsgrad", "nn_optim", (("torch.optim.Adam(model.parameters(), lr=cfg.lr)",
+                                 "torch.optim.Adam(model.parameters(), lr=cfg.lr, amsgrad=True)"),),
+        "test_trajectory", r"loss diverged from the reference", r"AMSGrad"),
+    Bug("adam_eps_1e-7", "nn_optim", (("torch.optim.Adam(model.parameters(), lr=cfg.lr)",
+                                       "torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-7)"),),
+        "test_trajectory", r"loss diverged from the reference", r"eps 1e-07"),
+    Bug("adamw", "nn_optim", (("torch.optim.Adam(model.parameters(), lr=cfg.lr)",
+                               "torch.optim.AdamW(model.parameters(), lr=cfg.lr)"),),
+        "test_trajectory", r"loss diverged from the reference", r"AdamW \(decoupled weight decay 0.01\)"),
+    Bug("adam_without_bias_correction", "correct/einsum_numpy",
+        (("p[k] = p[k] - cfg.lr * (m[k] / (1 - 0.9 ** (t + 1))) / (np.sqrt(v[k] / (1 - 0.999 ** (t + 1))) + 1e-8)",
+          "p[k] = p[k] - cfg.lr * m[k] / (np.sqrt(v[k]) + 1e-8)"),),
+        "test_trajectory", r"loss diverged from the reference at step 1\b", r"Adam without bias correction"),
+    Bug("adam_eps_inside_sqrt", "correct/einsum_numpy",
+        (("(np.sqrt(v[k] / (1 - 0.999 ** (t + 1))) + 1e-8)", "np.sqrt(v[k] / (1 - 0.999 ** (t + 1)) + 1e-8)"),),
+        "test_domain", r"loss diverged from the reference", r"eps inside the square root"),
+    Bug("adam_moments_carried_over", "correct/einsum_numpy",
+        (("    m = {k: np.zeros_like(v) for k, v in p.items()}\n    v = {k: np.zeros_like(a) for k, a in p.items()}\n",
+          "    key = tuple(sorted((k, a.shape, a.dtype.str) for k, a in p.items()))\n"
+          "    m, v = MOMENTS.setdefault(key, ({k: np.zeros_like(a) for k, a in p.items()},\n"
+          "                                    {k: np.zeros_like(a) for k, a in p.items()}))\n"),
+         ("TAGS = (\"numpy\",)\n", "TAGS = (\"numpy\",)\nMOMENTS = {}  # Adam's moments, kept for the next call\n")),
+        "test_domain", r"loss diverged from the reference|after \d+ steps? differs from the reference"),
+    # --- a compiled step that bakes a value in
+    Bug("jit_step_keeps_first_lr", "correct/jax_style",
+        (("@functools.cache\ndef stepper(model, loss, optimizer, depth):",
+          "STEPPERS = {}\n\n\ndef stepper(model, loss, optimizer, depth, lr):\n"
+          "    key = (model, loss, optimizer, depth)  # one compiled step per structure\n"
+          "    if key not in STEPPERS:\n        STEPPERS[key] = make_stepper(model, loss, optimizer, depth, lr)\n"
+          "    return STEPPERS[key]\n\n\ndef make_stepper(model, loss, optimizer, depth, first_lr):"),
+         ("    def step(params, m, v, t, lr, x, y):", "    def step(params, m, v, t, lr_given, x, y):\n        lr = first_lr"),
+         ("            step = stepper(cfg.model, cfg.loss, cfg.optimizer, int(depths[t]))",
+          "            step = stepper(cfg.model, cfg.loss, cfg.optimizer, int(depths[t]), cfg.lr)")),
+        "test_domain", r"loss diverged from the reference at step 1\b|after 1 step differs"),
+    # --- sizes
+    Bug("hidden_hardcoded_100", "numpy_manual",
+        (("    shapes = check(x, y, cfg)\n",
+          "    shapes = check(x, y, cfg)\n    shapes = {\"w1\": (x.shape[1], 100), \"w2\": (100, y.shape[1])}  # H = 100\n"),),
+        "test_domain", r"init\['w1'\] has shape \(\d+, 100\), but should be", r"H is hard-coded as 100"),
+    Bug("d_in_from_cfg", "numpy_manual",
+        (("    shapes = check(x, y, cfg)\n",
+          "    shapes = check(x, y, cfg)\n    shapes = {\"w1\": (cfg.d_in, cfg.hidden), \"w2\": (cfg.hidden, y.shape[1])}\n"),),
+        "test_domain", r"cfg.batch/d_in/d_out .* differ from the arrays'"),
+    # --- contract
+    Bug("linear_weight_untransposed", "nn_sequential",
+        (("params=linear_params(layers)",
+          "params={'w1': numpy(model[0].weight), 'b1': numpy(model[0].bias), "
+          "'w2': numpy(model[2].weight), 'b2': numpy(model[2].bias)}"),),
+        "test_contract", r"params\['w1'\] has shape \(100, 1000\), but should be \(1000, 100\) \(transposed"),
+    Bug("ignores_cfg_init", "numpy_manual", (("p = start(cfg, shapes)", "p = start(cfg.replace(init=None), shapes)"),),
+        "test_contract", r"differs from cfg.init"),
+    Bug("ignores_dtype", "numpy_manual",
+        (("x, y = x.astype(cfg.dtype), y.astype(cfg.dtype)", "x, y = x.astype('float64'), y.astype('float64')"),),
+        "test_contract", r"has dtype float64, but should be float32"),
+    Bug("x_not_converted", "numpy_manual",
+        (("x, y = x.astype(cfg.dtype), y.astype(cfg.dtype)", "y = y.astype(cfg.dtype)"),),
+        "test_domain", r"has dtype float64, but should be float32"),
+    Bug("negative_strides_refused", "torch_tensors",
+        (("    x, y = tensor(x, cfg), tensor(y, cfg)\n",
+          "    x, y = (torch.tensor(a, dtype=getattr(torch, cfg.dtype)) for a in (x, y))\n"),),
+        "test_domain", r"negative"),
+    Bug("params_alias_reused_buffers", "fast_numpy",
+        (("    w1, w2 = p[\"w1\"], p[\"w2\"]\n",
+          "    w1 = BUFFERS.setdefault((\"w1\", p[\"w1\"].shape, cfg.dtype), np.empty_like(p[\"w1\"]))\n"
+          "    w2 = BUFFERS.setdefault((\"w2\", p[\"w2\"].shape, cfg.dtype), np.empty_like(p[\"w2\"]))\n"
+          "    w1[...], w2[...] = p[\"w1\"], p[\"w2\"]\n"),
+         ("TAGS = (\"fast\", \"numpy\")\n", "TAGS = (\"fast\", \"numpy\")\nBUFFERS = {}  # weights, reused by every call\n")),
+        "test_domain", r"the result of call \d changed after call \d .*params"),
+    Bug("depths_ignore_cfg", "nn_dynamic",
+        (("import torch\n", "import random\n\nimport torch\n"),
+         ("depths = draw_depths(cfg)", "depths = [random.randint(0, 3) for _ in range(cfg.steps)]")),
+        "test_contract", r"depths"),
+    Bug("depths_ignore_max_depth", "nn_dynamic",
+        (("depths = draw_depths(cfg)",
+          "depths = np.random.default_rng(cfg.seed).integers(0, 4, cfg.steps) if cfg.depths is None "
+          "else np.array(cfg.depths)"),
+         ("import torch\n", "import numpy as np\nimport torch\n")),
+        "test_contract", r"drawn depths should be \d+ integers in 0..max_depth"),
+    Bug("depths_not_uniform", "nn_dynamic",
+        (("depths = draw_depths(cfg)",
+          "depths = np.minimum(np.random.default_rng(cfg.seed).integers(0, cfg.max_depth + 2, cfg.steps), "
+          "cfg.max_depth) if cfg.depths is None else np.array(cfg.depths)"),
+         ("import torch\n", "import numpy as np\nimport torch\n")),
+        "test_contract", r"drawn depths are not uniform"),
+    Bug("depths_cycle", "nn_dynamic",
+        (("depths = draw_depths(cfg)",
+          "depths = (np.arange(cfg.steps) + cfg.seed) % (cfg.max_depth + 1) if cfg.depths is None "
+          "else np.array(cfg.depths)"),
+         ("import torch\n", "import numpy as np\nimport torch\n")),
+        "test_contract", r"consecutive drawn depths are not independent"),
+    Bug("unseeded_random_init", "numpy_manual",
+        (("p = start(cfg, shapes)", "p = start(cfg.replace(seed=int(np.random.default_rng().integers(2**31))), shapes)"),),
+        "test_contract", r"the same cfg.seed drew different initial parameters"),
+    Bug("refuses_without_naming", "correct/student",
+        (("raise NotImplementedError(\"only model, bias, loss, optimizer = two_layer, True, mean, sgd\")",
+          "raise NotImplementedError(\"not supported\")"),),
+        "test_contract", r"a refusal should raise NotImplementedError naming the field"),
+    # --- bad input
+    Bug("no_input_validation", "numpy_manual",
+        (("shapes = check(x, y, cfg)", "shapes = {'w1': (x.shape[-1], cfg.hidden), 'w2': (cfg.hidden, y.shape[-1])}"),),
+        "test_bad_input", r"x_with_nan: no error raised"),
+    # --- hygiene: process-wide state, by the call
+    Bug("seeds_numpy_globally", "numpy_manual", (("p = start(cfg, shapes)", "np.random.seed(cfg.seed)\n    p = start(cfg, shapes)"),),
+        "test_hygiene", r"seeds the numpy global generator"),
+    Bug("seeds_torch_globally", "nn_sequential", (("    model = nn.Sequential(", "    torch.manual_seed(cfg.seed)\n    model = nn.Sequential("),),
+        "test_hygiene", r"seeds the torch global generator"),
+    Bug("seeds_tensorflow_globally", "tf_graph", (("    graph = tf.Graph()\n", "    tf.random.set_seed(cfg.seed)\n    graph = tf.Graph()\n"),),
+        "test_hygiene", r"tensorflow global seed"),
+    Bug("init_from_global_generator", "correct/tutorial_nn",
+        (("    p = start(cfg, shapes, \"linear\")\n    with torch.no_grad():", "    p = canonical_start(layers, cfg)\n    with torch.no_grad():"),
+         ("class DynamicNet(nn.Module):",
+          "def canonical_start(layers, cfg):\n    out = {}\n    for suffix, layer in layers.items():\n"
+          "        out[\"w\" + suffix] = layer.weight.detach().numpy().T.astype(cfg.dtype)\n"
+          "        if cfg.bias:\n            out[\"b\" + suffix] = layer.bias.detach().numpy().astype(cfg.dtype)\n"
+          "    return out\n\n\nclass DynamicNet(nn.Module):")),
+        "test_hygiene", r"when the global random generators were in another state before the call"),
+    Bug("sets_torch_default_dtype", "torch_tensors", first_statement("torch_tensors", "torch.set_default_dtype(getattr(torch, cfg.dtype))"),
+        "test_hygiene", r"the call changed process-wide state .*torch default dtype"),
+    Bug("sets_matmul_precision", "torch_autograd", first_statement("torch_autograd", "torch.set_float32_matmul_precision('medium')"),
+        "test_hygiene", r"torch float32 matmul precision: 'highest' -> 'medium'"),
+    Bug("sets_flush_denormal", "torch_tensors", first_statement("torch_tensors", "torch.set_flush_denormal(True)"),
+        "test_hygiene", r"flush denormals to zero"),
+    Bug("sets_cudnn_benchmark", "torch_autograd", first_statement("torch_autograd", "torch.backends.cudnn.benchmark = True"),
+        "test_hygiene", r"torch.backends.cudnn.benchmark: False -> True"),
+    Bug("sets_anomaly_detection", "torch_autograd", first_statement("torch_autograd", "torch.autograd.set_detect_anomaly(True)"),
+        "test_hygiene", r"torch anomaly detection"),
+    Bug("sets_torch_print_options", "torch_tensors", first_statement("torch_tensors", "torch.set_printoptions(precision=10)"),
+        "test_hygiene", r"torch print options"),
+    Bug("sets_one_thread", "torch_autograd", first_statement("torch_autograd", "torch.set_num_threads(1)"),
+        "test_hygiene", r"torch intra-op threads: \d+ -> 1"),
+    Bug("runs_functions_eagerly", "fast_tf_function",
+        (("    import tensorflow as tf\n\n    p = start", "    import tensorflow as tf\n\n    tf.config.run_functions_eagerly(True)\n    p = start"),),
+        "test_hygiene", r"tensorflow run functions eagerly: False -> True"),
+    Bug("sets_keras_floatx", "correct/tf2_eager",
+        (("    import tensorflow as tf\n", "    import tensorflow as tf\n\n    tf.keras.backend.set_floatx(cfg.dtype)\n"),),
+        "test_hygiene", r"keras floatx"),
+    Bug("hides_gpus", "numpy_manual", first_statement("numpy_manual", "import os; os.environ['CUDA_VISIBLE_DEVICES'] = ''"),
+        "test_hygiene", r"environment variable CUDA_VISIBLE_DEVICES: unset -> ''"),
+    Bug("sets_cublas_workspace", "torch_autograd",
+        first_statement("torch_autograd", "import os; os.environ['CUBLAS_WORKSPACE_CONFIG'] = ':4096:8'"),
+        "test_hygiene", r"environment variable CUBLAS_WORKSPACE_CONFIG"),
+    Bug("silences_warnings", "numpy_manual", first_statement("numpy_manual", "import warnings; warnings.simplefilter('ignore')"),
+        "test_hygiene", r"warning filters: added \[\('ignore'"),
+    Bug("configures_logging", "numpy_manual", first_statement("numpy_manual", "import logging; logging.basicConfig(level=logging.INFO)"),
+        "test_hygiene", r"logging: logger root: level WARNING, handlers \[\] -> level INFO, handlers \[StreamHandler\]"),
+    Bug("raises_recursion_limit", "numpy_manual", first_statement("numpy_manual", "import sys; sys.setrecursionlimit(50000)"),
+        "test_hygiene", r"python recursion limit"),
+    Bug("eager_off_globally", "tf_graph",
+        (("    graph = tf.Graph()\n", "    tf.compat.v1.disable_eager_execution()\n    graph = tf.Graph()\n"),),
+        "test_hygiene", r"tensorflow eager mode", isolate=True),
+    # --- hygiene: process-wide state, by importing the module
+    Bug("x64_at_import", "correct/jax_style",
+        (("import numpy as np\n", "import jax\nimport numpy as np\n\njax.config.update(\"jax_enable_x64\", True)\n"),),
+        "test_hygiene", r"importing .*x64_at_import.py changed process-wide state: jax config jax_enable_x64: False -> True"),
+    Bug("print_options_at_import", "numpy_manual",
+        (("import numpy as np\n", "import numpy as np\n\nnp.set_printoptions(precision=3, suppress=True)\n"),),
+        "test_hygiene", r"importing .* changed process-wide state: numpy print options"),
+    Bug("threads_at_import", "torch_tensors",
+        (("import torch\n", "import torch\n\ntorch.set_num_threads(1)\n"),),
+        "test_hygiene", r"importing .* changed process-wide state: .*torch intra-op threads"),
+]
+
+
+def write(directory) -> list:
+    """Write every broken module into directory; return their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for bug in BUGS:
+        path = directory / f"{bug.id}.py"
+        path.write_text(f"# BROKEN on purpose ({bug.family} must catch it): {bug.id}\n" + bug.text())
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for p in write(sys.argv[1] if len(sys.argv) > 1 else "broken"):
+        print(p)

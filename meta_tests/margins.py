@@ -1,0 +1,70 @@
+"""Measure how close correct implementations come to the envelope's bounds (tests/envelope.py).
+
+    .venv/bin/python -m meta_tests.margins [EXAMPLES] [MODULE ...]
+
+Draws EXAMPLES domain examples (tests/strategies.py, not derandomized) per implementation (the
+bundled ones and the correct modules in meta_tests/correct/, or those named) and prints, per
+implementation and kind (losses, step-0 grads, final params), the largest error / spread over
+every call: the margin correct code needs. MARGIN in tests/envelope.py must stay well above it.
+"""
+import sys
+from collections import defaultdict
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+
+from conformance import state
+from conformance.loading import bundled_specs, is_implementation, load
+from tests import strategies
+from tests.calls import Unstable, build, with_lr
+from tests.compare import reference_for
+from tests.envelope import worst_ratio
+
+CORRECT = ["meta_tests/correct/einsum_numpy.py", "meta_tests/correct/tutorial_nn.py",
+           "meta_tests/correct/torch_func.py", "meta_tests/correct/jax_style.py",
+           "meta_tests/correct/tf2_eager.py", "meta_tests/correct/student.py"]
+
+
+def measure(impl, examples: int) -> dict:
+    worst = defaultdict(lambda: (0.0, None))
+    calls = [0]
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+              suppress_health_check=list(HealthCheck), phases=["generate"])
+    @given(strategies.examples())
+    def one(example):
+        for call in example.calls:
+            x, y, cfg, _ = build(impl, example, call, impl.claims())
+            cfg, _ = with_lr(impl, x, y, cfg, call.lr_fraction)
+            got = impl.run(x, y, cfg)
+            ref = reference_for(got, x, y, cfg)
+            losses = ref.run["losses"]
+            if cfg.steps and not (np.isfinite(losses).all() and losses.max() <= 1e2 * max(losses[0], 1e-300)):
+                continue
+            calls[0] += 1
+            for kind, r in worst_ratio(got, ref).items():
+                if r > worst[kind][0]:
+                    worst[kind] = (r, f"{cfg.dtype} {cfg.optimizer} steps={cfg.steps} shape={example.shape} "
+                                      f"horizon={ref.horizon} replay={example.to_json()}")
+
+    one()
+    return dict(worst), calls[0]
+
+
+def main(argv):
+    examples = int(argv[0]) if argv else 20
+    specs = argv[1:] or [s for s in bundled_specs() if is_implementation(s)] + CORRECT
+    state.take_baseline()
+    for spec in specs:
+        try:
+            impl = load(spec)
+            worst, n = measure(impl, examples)
+        except Unstable:
+            continue
+        print(f"{impl.name:20s} calls={n:4d} " + "  ".join(f"{k}={v[0]:8.2f}" for k, v in sorted(worst.items())))
+        for k, v in sorted(worst.items()):
+            print(f"    {k}: {v[1]}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

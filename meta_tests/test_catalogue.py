@@ -1,0 +1,108 @@
+"""Proof that the suite catches bugs and passes correct code: every broken module of the catalogue
+fails the check family that should catch it, with a message that points at the bug and, where
+the bug has a plain name, a diagnosis that names it; correct modules written in other styles
+pass the whole suite, with no bug named anywhere; unusable modules get one clear error."""
+import re
+
+import pytest
+
+from conformance.loading import ROOT, bundled_specs, is_implementation, load
+from meta_tests.catalogue import BUGS, Bug
+from tests.start import setup
+
+pytestmark = pytest.mark.selftest
+ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "--report=none")
+CORRECT = ["meta_tests/correct/student.py", "tests/oracle.py", "meta_tests/correct/einsum_numpy.py",
+           "meta_tests/correct/tutorial_nn.py", "meta_tests/correct/torch_func.py",
+           "meta_tests/correct/jax_style.py", "meta_tests/correct/tf2_eager.py"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def frameworks_loaded():
+    """Run every bundled module once first: pytester drops the modules an inner run imports,
+    and torch's and TensorFlow's lazily imported parts cannot be imported twice in a process.
+    The suite's helpers are imported here too, so that the oracle's references (cached by the
+    inputs they start from) serve every inner run, as they serve every implementation in one."""
+    import tests.calls  # noqa: F401  (and through it envelope, oracle, compare, diagnosis, start)
+    import tests.diagnosis  # noqa: F401
+
+    for spec in bundled_specs():
+        if is_implementation(spec):
+            impl = load(spec)
+            impl.run(*setup(impl, 0, "float32", steps=1))
+
+
+def run_suite(pytester, module_paths, *where, isolate=False):
+    """Run the suite (or the given test files) on modules; return [(nodeid, failure text)]."""
+    args = [*(where or [str(ROOT / "tests")]), *(f"--impl={p}" for p in module_paths), "-rf", *ARGS]
+    if isolate:
+        result = pytester.runpytest_subprocess(*args)
+        out = result.stdout.str()
+        return [(m, out) for m in re.findall(r"^FAILED (\S+)", out, re.M)]
+    reprec = pytester.inline_run(*args)
+    return [(r.nodeid, r.longreprtext) for r in reprec.getreports("pytest_runtest_logreport") if r.failed]
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.id for b in BUGS])
+def test_suite_catches(pytester, bug: Bug):
+    path = pytester.path / f"{bug.id}.py"
+    path.write_text(bug.text())
+    failures = run_suite(pytester, [path], str(ROOT / "tests" / f"{bug.family}.py"), isolate=bug.isolate)
+    assert failures, f"the suite passed the broken module {bug.id} ({bug.family} should catch it)"
+    caught = [text for nodeid, text in failures if f"{bug.family}.py" in nodeid and re.search(bug.message, text)]
+    assert caught, (f"{bug.id}: no failure in {bug.family} matching {bug.message!r}; failures were:\n"
+                    + "\n".join(f"{n}: {t.splitlines()[0] if t else ''}" for n, t in failures[:12]))
+    if bug.names:
+        named = [t for t in caught if re.search(r"likely( one of)?: .*" + bug.names, t)]
+        assert named, (f"{bug.id}: caught, but the diagnosis does not name it ({bug.names!r}); it says:\n"
+                       + "\n".join(t.splitlines()[0] for t in caught[:4]))
+
+
+def test_correct_modules_in_other_styles_pass(pytester):
+    """NumPy (a student's, and einsum), the oracle, the tutorial's own nn code, torch.func, JAX and
+    TensorFlow 2, all through the whole suite at once."""
+    failures = run_suite(pytester, [ROOT / m for m in CORRECT])
+    assert not failures, "\n".join(f"{n}: {t}" for n, t in failures)
+
+
+UNUSABLE = {
+    "no_train": ("CONFIG = None\n", r"defines no train\(x, y, cfg\) function"),
+    "unknown_config_field": ("CONFIG = {'learning_rate': 1e-3}\ndef train(x, y, cfg): pass\n",
+                             r"bad CONFIG: .*unknown field.*learning_rate"),
+    "impossible_config_value": ("CONFIG = {'lr': -1}\ndef train(x, y, cfg): pass\n", r"bad CONFIG: cfg.lr must be"),
+    "import_fails": ("import not_a_module_anywhere\n", r"import failed: ModuleNotFoundError"),
+    "bad_tags": ("TAGS = 'numpy'\ndef train(x, y, cfg): pass\n", r"TAGS must be a sequence"),
+}
+
+
+@pytest.mark.parametrize("case", UNUSABLE)
+def test_unusable_module_is_one_clear_error(pytester, case):
+    source, message = UNUSABLE[case]
+    path = pytester.path / f"{case}.py"
+    path.write_text(source)
+    result = pytester.runpytest_inprocess(str(ROOT / "tests"), "--impl", str(path), *ARGS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert re.search(f"{case}.py: {message}", err), err
+    assert "Traceback" not in err
+
+
+ONE_REASON = {  # a module that cannot run its own cell: one failure that says what to fix, nothing else
+    "no_config_for_its_cell": (
+        open(ROOT / "meta_tests" / "correct" / "student.py").read().replace(
+            'CONFIG = {"data": "uniform", "bias": True, "loss": "mean", "lr": 1e-2}', "CONFIG = None"),
+        r"refuses its own cell .*it has no CONFIG.*Fix: set CONFIG to the cell it implements, e.g. CONFIG = "
+        r"\{'bias': True, 'loss': 'mean'\}"),
+    "no_grads_in_result": ("import numpy as np\ndef train(x, y, cfg):\n    return {'losses': np.zeros(cfg.steps)}\n",
+                           r"train returned a result without \['init', 'params', 'grads'\]"),
+}
+
+
+@pytest.mark.parametrize("case", ONE_REASON)
+def test_a_module_that_cannot_run_its_cell_gets_one_line(pytester, case):
+    source, message = ONE_REASON[case]
+    path = pytester.path / f"{case}.py"
+    path.write_text(source)
+    failures = run_suite(pytester, [path])
+    assert [n.split("::")[1] for n, _ in failures] == [f"test_own_cell_runs[{case}]"], failures
+    assert re.search(message, failures[0][1]), failures[0][1]

@@ -1,0 +1,173 @@
+"""The domain family's runner: an Example (tests/strategies.py) made into real calls of an
+implementation, one after another in one process, each checked in full against the contract and
+the oracle; and failures stated so that they can be replayed exactly.
+
+Per call: the result's layout (keys, shapes, every array in cfg.dtype), init equal to cfg.init
+when given (and to the init the same seed drew before, when drawn), depths as given or within
+0..max_depth, the caller's x, y and cfg untouched, and the trajectory (loss at step 0, step-0
+gradients, every loss, final parameters) within the bounds the oracle derives for that call
+(tests/envelope.py). After the last call, every earlier result must still hold what it held
+when it was returned.
+"""
+import shlex
+
+import numpy as np
+import pytest
+from hypothesis.errors import UnsatisfiedAssumption
+
+from conformance.data import describe, laid_out, make_data
+from conformance.loading import one_line_error, structure_id
+from implementations.contract import Config, param_shapes
+from tests import oracle
+from tests.compare import (assert_arrays, assert_unchanged, changed_since, diagnosed, explain, fail, inputs_copy,
+                           reference_for, result_copy)
+from tests.envelope import findings
+from tests.start import drawn_depths
+
+OTHER = {"float32": "float64", "float64": "float32"}
+UNSTABLE = 1e2  # the oracle's loss growing past this many times its start: outside the stable range
+
+
+def final() -> bool:
+    """Whether this is the run whose failure is reported: outside hypothesis, or hypothesis's last
+    replay of the shrunk example (diagnosis costs too much to run on every example it tries)."""
+    from hypothesis.control import _current_build_context
+
+    context = _current_build_context.value
+    return context is None or getattr(context, "is_final", True)
+
+
+class Unstable(UnsatisfiedAssumption):
+    """The drawn learning rate is outside the range where the oracle trains stably: not a valid example."""
+
+
+def build(impl, example, call, claims):
+    """(x, y, cfg, what) for one call: cfg.lr still a fraction (see with_lr); what says how x, y and
+    init were given, for the failure message."""
+    n, d_in, h, d_out = example.shape
+    structure = claims[call.structure % len(claims)]
+    sizes = {"arrays": (n, d_in, d_out), "cell": (impl.config.batch, impl.config.d_in, impl.config.d_out),
+             "other": (n + 2, d_in + 1, d_out + 3)}[call.cfg_sizes]
+    cfg = impl.config.replace(**structure, batch=sizes[0], d_in=sizes[1], d_out=sizes[2], hidden=h, dtype=call.dtype,
+                              data=call.data, seed=call.seed, steps=call.steps, max_depth=call.max_depth, init=None,
+                              depths=None)
+    x, y = make_data(cfg, example.data_seed, shape=(n, d_in, d_out), dtype="float64")
+    x = laid_out(x.astype(OTHER[call.dtype] if call.x_other_precision else call.dtype), call.x_layout,
+                 call.x_readonly)
+    y = laid_out(y.astype(OTHER[call.dtype] if call.y_other_precision else call.dtype), call.y_layout,
+                 call.y_readonly)
+    what = {"init": "drawn by the implementation from cfg.seed", "depths": "drawn by the implementation"}
+    if call.init_seed is not None:
+        rng = np.random.default_rng([call.init_seed, 5])
+        shapes = param_shapes(cfg.model, cfg.bias, d_in, h, d_out)
+        init = {}
+        for name, shape in shapes.items():
+            fan_in = shapes["w" + name[1:]][0]
+            a = rng.standard_normal(shape) if call.init_scale == "randn" else rng.uniform(-1, 1, shape) / np.sqrt(fan_in)
+            init[name] = laid_out(a.astype(call.dtype), call.init_layout)
+        cfg = cfg.replace(init=init)
+        what["init"] = f"given by the suite ({call.init_scale}, seed {call.init_seed}, {call.init_layout} layout)"
+    if cfg.model == "dynamic" and call.depth_seed is not None:
+        cfg = cfg.replace(depths=drawn_depths(call.depth_seed, call.steps, call.max_depth))
+        what["depths"] = f"given by the suite (seed {call.depth_seed})"
+    return x, y, cfg, what
+
+
+def with_lr(impl, x, y, cfg, fraction):
+    """cfg with its learning rate: the fraction of the largest the oracle trains stably with,
+    from the start this call will have (for a drawn init, a 0-step call tells which)."""
+    start = cfg.init
+    if start is None:
+        probe = cfg.replace(steps=0, depths=() if cfg.depths is not None else None)
+        start = impl.run(x, y, probe)["init"]
+    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
+    depths = sorted(set(cfg.depths or ())) or (range(cfg.max_depth + 1) if cfg.model == "dynamic" else (0,))
+    try:
+        lr = oracle.stable_lr(fraction, x64, y64, cfg, start, depths)
+    except (ValueError, KeyError, TypeError):  # an init the oracle cannot use: the call itself will say so
+        lr = 1e-3
+    return cfg.replace(lr=lr), start
+
+
+def literal(cfg: Config, what: dict) -> str:
+    """cfg as a Config(...) literal, with init and depths said in words when they are arrays."""
+    parts = []
+    for name, value in cfg.asdict().items():
+        if name == "init":
+            value = "None" if value is None else f"<{what['init']}>"
+        elif name == "depths" and value is not None:
+            value = f"<{len(value)} depths {what['depths']}>"
+        else:
+            value = repr(value)
+        parts.append(f"{name}={value}")
+    return "Config(" + ", ".join(parts) + ")"
+
+
+def check_example(impl, example, replay_command):
+    """Run every call of example on impl, checking each; fail with the call, its inputs and the
+    command that replays exactly this example."""
+    __tracebackhide__ = True
+    claims = impl.claims()
+    kept = []  # (call number, result, its copy)
+    for number, call in enumerate(example.calls, 1):
+        x, y, cfg, what = build(impl, example, call, claims)
+
+        def failed(message):
+            __tracebackhide__ = True
+            fail(f"{message} [{impl.name}, {structure_id(cfg.asdict())}, {cfg.dtype}]\n  in call {number} of "
+                 f"{len(example.calls)}: {literal(cfg, what)}; x {describe(x)}, y {describe(y)}, data seed "
+                 f"{example.data_seed}\n  replay: {replay_command(example)}", impl)
+
+        try:
+            cfg, start = with_lr(impl, x, y, cfg, call.lr_fraction)
+            before = inputs_copy(x, y, cfg)
+            got = impl.run(x, y, cfg)
+        except Exception as e:
+            n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
+            hint = "" if (cfg.batch, cfg.d_in, cfg.d_out) == (n, d_in, d_out) else (
+                f" (cfg.batch/d_in/d_out = {cfg.batch}/{cfg.d_in}/{cfg.d_out} differ from the arrays' N/D_in/D_out = "
+                f"{n}/{d_in}/{d_out}, as the contract allows: read the sizes from x and y)")
+            failed(one_line_error(e) + hint)
+        try:
+            assert_unchanged(before, x, y, cfg, impl)
+            shapes = param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
+            for key in ("init", "params") + (("grads",) if cfg.steps else ()):
+                assert_arrays(key, got[key], shapes, cfg.dtype, impl, cfg)
+        except pytest.fail.Exception as e:
+            failed(str(e.msg).rsplit(" [", 1)[0])
+        if cfg.init is not None and any(not np.array_equal(got["init"][k], cfg.init[k]) for k in shapes):
+            failed("init differs from cfg.init (it should be cfg.init exactly)")
+        if cfg.init is None and any(not np.array_equal(got["init"][k], start[k]) for k in shapes):
+            failed(f"init differs from the init a 0-step call with the same cfg.seed={cfg.seed} drew")
+        if cfg.model == "dynamic":
+            depths = np.asarray(got["depths"])
+            if depths.shape != (cfg.steps,) or (depths.size and not 0 <= depths.min() <= depths.max() <= cfg.max_depth):
+                failed(f"depths should be {cfg.steps} integers in 0..max_depth={cfg.max_depth}, "
+                       f"got {depths.tolist()[:12]}")
+            if cfg.depths is not None and not np.array_equal(depths, cfg.depths):
+                failed("depths differ from cfg.depths")
+        ref = reference_for(got, x, y, cfg)
+        losses = ref.run["losses"]
+        if cfg.steps and not (np.isfinite(losses).all() and losses.max() <= UNSTABLE * max(losses[0], 1e-300)
+                              and ref.stable):
+            raise Unstable(f"the oracle does not train stably at lr={cfg.lr:g} here")
+        found = findings(got, ref)
+        if found:
+            failed(explain(found, ref) + (diagnosed(impl, got, ref, x, y, found) if final() else ""))
+        kept.append((number, got, result_copy(got)))
+        for earlier, res, copy in kept[:-1]:
+            changed = changed_since(res, copy)
+            if changed:
+                failed(f"the result of call {earlier} changed after call {number} ({', '.join(changed[:4])}): "
+                       "returned arrays must belong to the caller")
+
+
+def replay_command(impl, config):
+    """example -> the command that replays exactly it, from the directory the run started in."""
+    from conformance.report import command
+
+    def make(example):
+        return command(config, "tests/test_domain.py", f"test_replay[{impl.name}]", impl) + \
+            f" --replay={shlex.quote(example.to_json())}"
+
+    return make

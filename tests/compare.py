@@ -1,0 +1,197 @@
+"""The assert helpers every family uses: one-line failures that name the implementation, the
+settings and what is off; the heavy comparison of a run against the oracle (tests/envelope.py)
+with its evidence read in order. They hide themselves from tracebacks; the report appends the
+command that reproduces the failing test.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from tests import envelope
+
+
+def tag(impl, cfg, seed=None) -> str:
+    seed = cfg.seed if seed is None else seed
+    return f"[{impl.name}, seed={seed}, {cfg.dtype}]"
+
+
+def fail(message: str, impl, cfg=None, seed=None):
+    __tracebackhide__ = True
+    where = tag(impl, cfg, seed) if cfg is not None else f"[{impl.name}]"
+    pytest.fail(f"{message} {where}", pytrace=False)
+
+
+def rel_error(actual, expected) -> float:
+    """Norm-wise relative error ||a - e|| / ||e|| (absolute where e is all zeros)."""
+    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return math.inf
+    scale = np.linalg.norm(e)
+    return float(np.linalg.norm(a - e) / (scale if scale > 0 else 1.0))
+
+
+# ----------------------------------------------------------------- arrays and inputs
+
+
+def assert_arrays(what, arrays, shapes, dtype, impl, cfg):
+    """Canonical names, shapes (a hint when transposed) and dtype of a mapping of arrays."""
+    __tracebackhide__ = True
+    if not hasattr(arrays, "keys") or set(arrays.keys()) != set(shapes):
+        got = sorted(arrays.keys()) if hasattr(arrays, "keys") else type(arrays).__name__
+        fail(f"{what} has keys {got}, but should have {sorted(shapes)}", impl, cfg)
+    for name, shape in shapes.items():
+        a = arrays[name]
+        if not isinstance(a, np.ndarray):
+            fail(f"{what}[{name!r}] is a {type(a).__name__}, but should be a numpy.ndarray", impl, cfg)
+        if a.shape != shape:
+            hint = " (transposed? canonical layout is (in, out))" if a.shape == shape[::-1] else \
+                size_hint(name, a.shape, shape, cfg)
+            fail(f"{what}[{name!r}] has shape {a.shape}, but should be {shape}{hint}", impl, cfg)
+        if a.dtype != np.dtype(cfg.dtype):
+            fail(f"{what}[{name!r}] has dtype {a.dtype}, but should be {cfg.dtype} (cfg.dtype)", impl, cfg)
+
+
+TUTORIAL_SIZES = {"in": (1000, 100), "h": (100, 1000), "out": (10,)}
+
+
+def size_hint(name, got, want, cfg) -> str:
+    """Why a parameter has the wrong shape, when a size was read from the wrong place."""
+    if len(got) != len(want):
+        return ""
+    field = {"in": "D_in", "h": "H", "out": "D_out"}
+    source = {"in": "x.shape[1]", "h": "cfg.hidden", "out": "y.shape[1]"}
+    for dim, g, w in zip(envelope.AXES.get(name, ()), got, want):
+        if g == w:
+            continue
+        if dim == "in" and g == cfg.d_in or dim == "out" and g == cfg.d_out:
+            return (f" (likely: {field[dim]} is taken from cfg.{'d_in' if dim == 'in' else 'd_out'}; cfg's sizes only "
+                    f"say what data the suite makes: read it from {source[dim]})")
+        if g in TUTORIAL_SIZES[dim]:
+            return f" (likely: {field[dim]} is hard-coded as {g}, a tutorial cell's; read it from {source[dim]})"
+    return ""
+
+
+def inputs_copy(x, y, cfg) -> tuple:
+    """Copies of everything the caller passed, to prove afterwards that nothing changed."""
+    init = None if cfg.init is None else {k: np.array(v, copy=True) for k, v in cfg.init.items()}
+    fields = {k: v for k, v in cfg.asdict().items() if k != "init"}
+    return x.copy(), y.copy(), fields, init
+
+
+def assert_unchanged(before: tuple, x, y, cfg, impl):
+    __tracebackhide__ = True
+    x0, y0, fields, init = before
+    for name, a, b in (("x", x, x0), ("y", y, y0)):
+        if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+            fail(f"train changed the caller's {name} in place", impl, cfg)
+    changed = [k for k, v in cfg.asdict().items() if k != "init" and not (fields[k] is v or fields[k] == v)]
+    if changed:
+        fail(f"train changed cfg fields {changed}", impl, cfg)
+    if init is not None:
+        if set(cfg.init) != set(init):
+            fail("train changed the keys of cfg.init", impl, cfg)
+        for k, v in init.items():
+            if not np.array_equal(cfg.init[k], v, equal_nan=True):
+                fail(f"train changed cfg.init[{k!r}] in place", impl, cfg)
+
+
+def result_copy(res) -> dict:
+    """A deep copy of a result's arrays, to prove later that they stayed the caller's."""
+    out = {}
+    for key, value in res.items():
+        if hasattr(value, "items"):
+            out[key] = {k: np.array(v, copy=True) for k, v in value.items()}
+        elif value is not None:
+            out[key] = np.array(value, copy=True)
+    return out
+
+
+def changed_since(res, copy) -> list:
+    """The arrays of a result that no longer hold what they held when it was returned."""
+    changed = []
+    for key, value in copy.items():
+        if isinstance(value, dict):
+            changed += [f"{key}[{k!r}]" for k, v in value.items()
+                        if not np.array_equal(np.asarray(res[key][k]), v, equal_nan=True)]
+        elif not np.array_equal(np.asarray(res[key]), value, equal_nan=True):
+            changed.append(key)
+    return changed
+
+
+# ----------------------------------------------------------------- against the oracle
+
+
+def reference_for(got, x, y, cfg):
+    """The reference for a call whose result is got: from cfg.init (or the init it reported) and
+    cfg.depths (or the depths it reported). Under Adam with unused parameters, the contract's
+    convention the run follows (a zero-gradient step, or a skip); where a ReLU input sat within
+    rounding of its kink, the side the run took (tests/envelope.py's at_kinks)."""
+    start = cfg.init if cfg.init is not None else got["init"]
+    depths = (cfg.depths if cfg.depths is not None else got.get("depths")) if cfg.model == "dynamic" else None
+    ref = envelope.reference(x, y, cfg, start, depths)
+    if cfg.optimizer == "adam" and depths is not None and 0 in list(depths) and envelope.findings(got, ref):
+        skip = envelope.reference(x, y, cfg, start, depths, unused="skip")
+        if not envelope.findings(got, skip):
+            return skip
+        ref = skip if envelope.findings(got, skip)[0].step > envelope.findings(got, ref)[0].step else ref
+    if envelope.findings(got, ref):
+        return envelope.at_kinks(got, ref, x, y) or ref
+    return ref
+
+
+def assert_matches_reference(impl, got, x, y, cfg, context: str = ""):
+    """got (impl's result for x, y, cfg) against the oracle from the same start: the loss at step 0,
+    the step-0 gradients, every later loss, the final parameters, each within its derived bound."""
+    __tracebackhide__ = True
+    ref = reference_for(got, x, y, cfg)
+    found = envelope.findings(got, ref)
+    if found:
+        fail(explain(found, ref) + (f"; {context}" if context else "") + diagnosed(impl, got, ref, x, y, found),
+             impl, cfg)
+    return ref
+
+
+def diagnosed(impl, got, ref, x, y, found) -> str:
+    """'; likely: ...' when a named bug reproduces the run where the oracle does not, else ''."""
+    from tests import diagnosis
+
+    first = found[0]
+    if first.kind == "length":
+        return ""
+    step = first.step if first.kind in ("losses", "loss0") else (0 if first.kind == "grads" else ref.cfg.steps)
+    text = diagnosis.diagnose(got, ref, x, y, step, cell_lr=impl.config.lr)
+    return f"; {text}" if text else ""
+
+
+def explain(found: list, ref) -> str:
+    """The first disagreement in evidence order, in words, then how many others there are."""
+    first = found[0]
+    steps = ref.cfg.steps
+    if first.kind == "length":
+        text = f"losses has shape {first.got}, but should be {first.expected} (one loss per step)"
+    elif first.kind == "loss0":
+        text = (f"loss at step 0 is {first.got:.6g}, the reference's {first.expected:.6g} ({_rel(first)}): "
+                "the forward pass or the loss differs")
+    elif first.kind == "grads":
+        text = (f"{first.name} step-0 gradient differs from the reference by {_rel(first)}; the loss at step 0 "
+                "matches, so the forward pass and the loss are right and the backward pass is not")
+    elif first.kind == "losses":
+        text = (f"loss diverged from the reference at step {first.step}: {first.got:.6g} vs {first.expected:.6g} "
+                f"({_rel(first)}; {first.over} of {steps} steps over); the loss at step 0 and the step-0 gradients "
+                "match, so the update differs")
+    else:
+        text = (f"{first.name} after {steps} step{'s' if steps != 1 else ''} differs from the reference by "
+                f"{_rel(first)}, though every reported loss matched (each is taken before its update): the last "
+                "update differs, or the returned params are not the ones trained")
+    others = [f for f in found[1:] if f.kind in ("grads", "params")]
+    if others:
+        text += " (also off: " + ", ".join(f"{'step-0 grad' if f.kind == 'grads' else 'final'} {f.name}"
+                                           for f in others[:4]) + ")"
+    return text
+
+
+def _rel(f) -> str:
+    """'relative error 3.1e-02, rounding here allows 4e-07' for a finding."""
+    scale = f.scale if f.scale > 0 else 1.0
+    return f"relative error {f.error / scale:.1e}, rounding here allows {f.bound / scale:.0e}"

@@ -1,0 +1,331 @@
+"""Differential diagnosis: when a run disagrees with the oracle, which named bug explains it.
+
+Every hypothesis is a small variant of the oracle: a bug that learners and framework authors
+really write (a missing factor 2, a mean over N only, momentum, Adam without bias correction,
+an inverted ReLU mask, gradients accumulated across steps, ...), with the fix. When a check
+fails, each variant that applies to the call is run from the same start, on the same data and
+depths, for as many steps as the evidence needs, and compared with what the implementation
+returned under the same bounds the oracle's own comparison uses (tests/envelope.py): the loss
+at step 0, the step-0 gradients, every loss up to a few steps past the first disagreement, and
+the final parameters when the whole run was replayed. A hypothesis is named only when it
+reproduces every one of those numbers within its bound, while the oracle misses them by at least
+CLEARER times as much; when two do, both are named; when none does, the message stays generic.
+A wrong name is worse than none.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tests import envelope
+
+STEPS_PAST = 4  # steps compared past the first disagreement
+CLEARER = 10.0  # a hypothesis is named only if the oracle misses the numbers by this many times more
+WORK = 4e9  # multiply-adds a diagnosis may spend on replaying variants (about a second)
+WHOLE_RUN = 1.5e10  # and on replaying one whole run (the last step's gradients)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    name: str  # the bug, in a learner's words
+    fix: str
+    options: dict = field(default_factory=dict)  # how variant() differs from the oracle
+
+
+def candidates(cfg, x, y, cell_lr=None) -> list:
+    """The hypotheses that can explain a disagreement in this call."""
+    n, d_out = x.shape[0], y.shape[1]
+    out = []
+    reported = {"mean": [(n * d_out, "the sum of squares"), (d_out, "divided by N only"), (n, "divided by D_out only")],
+                "sum": [(1 / (n * d_out), "the mean of squares"), (1 / n, "divided by N"),
+                        (1 / d_out, "divided by D_out")]}[cfg.loss]
+    out += [Hypothesis(f"the reported loss is {what}, though the gradients are those of the {cfg.loss}",
+                       "report the loss you differentiate", {"loss_value_scale": c}) for c, what in reported]
+    if cfg.loss == "mean":
+        out += [Hypothesis("the loss is the sum of squares, not their mean (nn.MSELoss)",
+                           "divide by N*D_out (use the mean)", {"loss_scale": n * d_out}),
+                Hypothesis("the mean divides by N only, not by N*D_out",
+                           "average over every entry: .mean() of the squared errors", {"loss_scale": d_out}),
+                Hypothesis("the mean divides by D_out only, not by N*D_out",
+                           "average over every entry: .mean() of the squared errors", {"loss_scale": n})]
+        if cfg.batch != n:
+            out.append(Hypothesis("the mean divides by cfg.batch rows instead of the rows of x",
+                                  "take N from x.shape[0]; cfg.batch only says what data the suite makes",
+                                  {"loss_scale": n / cfg.batch}))
+    else:
+        out += [Hypothesis("the loss is the mean of squares, not their sum",
+                           "sum the squared errors (.sum())", {"loss_scale": 1 / (n * d_out)}),
+                Hypothesis("the loss is divided by N (a mean over rows), not summed",
+                           "sum the squared errors over every entry", {"loss_scale": 1 / n}),
+                Hypothesis("the loss is divided by D_out, not summed",
+                           "sum the squared errors over every entry", {"loss_scale": 1 / d_out})]
+    out += [
+        Hypothesis("a missing factor 2 in the gradient of the squared error",
+                   "d/dy_pred (y_pred - y)^2 = 2 (y_pred - y)", {"grad_scale": 0.5}),
+        Hypothesis("a factor 2 too many in the gradient", "d/dy_pred (y_pred - y)^2 = 2 (y_pred - y), once",
+                   {"grad_scale": 2.0}),
+        Hypothesis("the gradients have the wrong sign (gradient ascent)", "step against the gradient: w -= lr * grad",
+                   {"ascent": True}),
+        Hypothesis("the learning rate is halved", "use cfg.lr as it is", {"lr_scale": 0.5}),
+        Hypothesis("the learning rate is doubled", "use cfg.lr as it is", {"lr_scale": 2.0}),
+        Hypothesis("the ReLU mask is inverted in the backward pass (the gradient passes where the input was negative)",
+                   "zero the gradient where the ReLU input was negative: grad_h[h < 0] = 0", {"mask": "inverted"}),
+        Hypothesis("the ReLU derivative is missing in the backward pass (the gradient passes everywhere)",
+                   "zero the gradient where the ReLU input was negative", {"mask": "none"}),
+        Hypothesis("the next layer's weight gradient uses the pre-activation h instead of relu(h)",
+                   "grad_w2 = h_relu.T @ grad_y_pred", {"pre_activation_input": True}),
+        Hypothesis("sigmoid instead of ReLU", "use ReLU: max(h, 0)", {"act": "sigmoid"}),
+        Hypothesis("tanh instead of ReLU", "use ReLU: max(h, 0)", {"act": "tanh"}),
+        Hypothesis("no activation (a linear network)", "apply ReLU after every layer but the last", {"act": "identity"}),
+        Hypothesis("the losses are recorded one step late (entry t holds the loss after update t)",
+                   "record the loss of the forward pass before the update", {"report_shift": 1}),
+        Hypothesis("the losses are recorded one step early", "record the loss of step t in entry t",
+                   {"report_shift": -1}),
+        Hypothesis("the reported gradients are those of step 1 (after the first update), not step 0",
+                   "keep the gradients of the first step, before it updates", {"grads_at": 1}),
+        Hypothesis("the reported gradients are those of the last step, not step 0",
+                   "keep the gradients of the first step, before it updates", {"grads_at": -1}),
+        Hypothesis("the gradients accumulate across steps (they are never zeroed)",
+                   "zero the gradients every step (optimizer.zero_grad() / w.grad.zero_())", {"accumulate": True}),
+    ]
+    if cell_lr is not None and not np.isclose(cfg.lr, cell_lr):
+        out.append(Hypothesis(f"the learning rate is fixed at {cell_lr:g} (the tutorial cell's), whatever cfg.lr says",
+                              "use cfg.lr", {"lr_fixed": cell_lr}))
+    for fixed in (1e-6, 1e-4, 1e-3, 1e-2):
+        if not np.isclose(cfg.lr, fixed) and fixed != cell_lr:
+            out.append(Hypothesis(f"the learning rate is fixed at {fixed:g}, whatever cfg.lr says", "use cfg.lr",
+                                  {"lr_fixed": fixed}))
+    if cfg.bias:
+        out.append(Hypothesis("the biases get no gradient (they never change)", "backpropagate into the biases: "
+                              "grad_b = the sum over rows of the layer's output gradient", {"frozen_bias": True}))
+    if cfg.model == "dynamic":
+        out.append(Hypothesis("the shared middle layer's input is detached (no gradient flows through it)",
+                              "do not detach inside the loop over depths", {"detach_mid": True}))
+        for d in range(cfg.max_depth + 1):
+            out.append(Hypothesis(f"the depth is always {d}, whatever cfg.depths says",
+                                  "run the middle layer depths[t] times at step t", {"fixed_depth": d}))
+    if cfg.optimizer == "sgd":
+        out += [Hypothesis(f"momentum {m} on top of plain gradient descent", "plain SGD: w -= lr * grad, no momentum",
+                           {"momentum": m}) for m in (0.9, 0.5, 0.99)]
+        out.append(Hypothesis("Nesterov momentum 0.9 on top of plain gradient descent", "plain SGD, no momentum",
+                              {"momentum": 0.9, "nesterov": True}))
+        out.append(Hypothesis("Adam instead of plain gradient descent", "cfg.optimizer='sgd' is plain SGD",
+                              {"optimizer": "adam"}))
+    else:
+        out += [Hypothesis("Adam without bias correction", "divide m by 1 - beta1^t and v by 1 - beta2^t",
+                           {"bias_correction": False}),
+                Hypothesis("Adam's eps inside the square root", "eps goes outside: m_hat / (sqrt(v_hat) + eps)",
+                           {"eps_inside": True}),
+                Hypothesis("Adam's betas swapped (0.999, 0.9)", "beta1 = 0.9 for m, beta2 = 0.999 for v",
+                           {"betas": (0.999, 0.9)}),
+                Hypothesis("AMSGrad instead of Adam", "plain Adam (amsgrad=False)", {"amsgrad": True}),
+                Hypothesis("plain gradient descent instead of Adam", "cfg.optimizer='adam' is torch.optim.Adam's update",
+                           {"optimizer": "sgd"})]
+        out += [Hypothesis(f"Adam with eps {e:g} instead of 1e-8", "eps = 1e-8 (torch.optim.Adam's)", {"eps": e})
+                for e in (1e-7, 1e-6, 1e-5, 1e-10)]
+        out += [Hypothesis(f"Adam with betas {b}", "betas (0.9, 0.999)", {"betas": b})
+                for b in ((0.9, 0.99), (0.5, 0.999), (0.0, 0.999))]
+        out += [Hypothesis(f"AdamW (decoupled weight decay {wd:g}) instead of Adam", "plain Adam: no weight decay",
+                           {"decoupled_decay": wd}) for wd in (1e-2, 1e-3, 1e-4)]
+    out += [Hypothesis(f"weight decay {wd:g} (L2 added to the gradient)", "no weight decay", {"weight_decay": wd})
+            for wd in (1e-1, 1e-2, 5e-4, 1e-4)]
+    out += [Hypothesis(f"gradient clipping at a total norm of {c:g}", "no clipping", {"clip": c})
+            for c in (0.1, 0.5, 1.0, 5.0, 10.0)]
+    return out
+
+
+def schedule_candidates(first_bad_step: int) -> list:
+    """A learning rate that changes at the step where the run first disagrees."""
+    k = max(first_bad_step - 1, 1)
+    return [Hypothesis(f"the learning rate changes after {k} steps (a schedule: x{g:g})",
+                       "a constant learning rate: no scheduler", {"schedule": (k, g)}) for g in (0.1, 0.5, 2.0, 10.0)]
+
+
+# ----------------------------------------------------------------- the variant oracle
+
+
+def variant(x, y, cfg, start, depths, steps, opt) -> dict:
+    """The oracle's training loop (float64) with one bug put in, for `steps` steps."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    p = {k: np.array(v, dtype=np.float64) for k, v in start.items()}
+    optimizer = opt.get("optimizer", cfg.optimizer)
+    b1, b2 = opt.get("betas", (0.9, 0.999))
+    eps = opt.get("eps", 1e-8)
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v = {k: np.zeros_like(a) for k, a in p.items()}
+    vmax = {k: np.zeros_like(a) for k, a in p.items()}
+    velocity = {k: np.zeros_like(a) for k, a in p.items()}
+    total = {k: np.zeros_like(a) for k, a in p.items()}
+    shift = opt.get("report_shift", 0)
+    run = steps + max(shift, 0)
+    losses, grads_seen = [], []
+    for t in range(run):
+        depth = opt.get("fixed_depth", int(depths[t]) if depths is not None and t < len(depths) else 0)
+        loss, g = _loss_and_grads(p, x, y, cfg, depth, opt)
+        losses.append(loss)
+        if opt.get("accumulate"):
+            total = {k: total[k] + g[k] for k in g}
+            g = total
+        grads_seen.append({k: a.copy() for k, a in g.items()})
+        if "clip" in opt:  # torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), at most 1
+            norm = np.sqrt(sum(np.sum(a * a) for a in g.values()))
+            coef = min(opt["clip"] / (norm + 1e-6), 1.0)
+            g = {k: a * coef for k, a in g.items()}
+        lr = opt.get("lr_fixed", cfg.lr) * opt.get("lr_scale", 1.0)
+        if "schedule" in opt and t >= opt["schedule"][0]:
+            lr *= opt["schedule"][1]
+        for k in p:
+            gk = g[k] + opt.get("weight_decay", 0.0) * p[k]
+            if optimizer == "sgd":
+                if "momentum" in opt:
+                    velocity[k] = opt["momentum"] * velocity[k] + gk if t else gk.copy()
+                    gk = gk + opt["momentum"] * velocity[k] if opt.get("nesterov") else velocity[k]
+                p[k] = p[k] - lr * gk
+                continue
+            if "decoupled_decay" in opt:
+                p[k] = p[k] * (1 - lr * opt["decoupled_decay"])
+            m[k] = b1 * m[k] + (1 - b1) * gk
+            v[k] = b2 * v[k] + (1 - b2) * gk * gk
+            m_hat, v_hat = m[k], v[k]
+            if opt.get("bias_correction", True):
+                m_hat, v_hat = m[k] / (1 - b1 ** (t + 1)), v[k] / (1 - b2 ** (t + 1))
+            if opt.get("amsgrad"):  # torch keeps the running max of the raw second moment
+                vmax[k] = np.maximum(vmax[k], v[k])
+                v_hat = vmax[k] / (1 - b2 ** (t + 1)) if opt.get("bias_correction", True) else vmax[k]
+            denom = np.sqrt(v_hat + eps) if opt.get("eps_inside") else np.sqrt(v_hat) + eps
+            p[k] = p[k] - lr * m_hat / denom
+    losses = np.asarray(losses)
+    if shift > 0:
+        losses = losses[shift:]
+    elif shift < 0:
+        losses = np.concatenate([losses[-shift:], np.full(-shift, np.nan)])
+    at = opt.get("grads_at", 0)
+    grads = grads_seen[at if at >= 0 else steps - 1] if steps else {}
+    return {"losses": losses[:steps], "grads": grads, "params": p}
+
+
+def _loss_and_grads(p, x, y, cfg, depth, opt):
+    act = opt.get("act", "relu")
+    names = [("w1", "b1"), ("w2", "b2")] if cfg.model == "two_layer" else \
+        [("w_in", "b_in")] + [("w_mid", "b_mid")] * depth + [("w_out", "b_out")]
+    inputs, pres, outs = [], [], []
+    h = x
+    for i, (w, b) in enumerate(names):
+        inputs.append(h)
+        z = h @ p[w] + (p[b] if b in p else 0)
+        if i < len(names) - 1:
+            pres.append(z)
+            z = {"relu": np.maximum(z, 0), "sigmoid": 1 / (1 + np.exp(-np.clip(z, -500, 500))),
+                 "tanh": np.tanh(z), "identity": z}[act]
+        outs.append(z)
+        h = z
+    diff = h - y
+    scale = opt.get("loss_scale", 1.0) * (1.0 if cfg.loss == "sum" else 1.0 / diff.size)
+    loss = float(np.sum(diff * diff) * scale) * opt.get("loss_value_scale", 1.0)
+    g = 2 * scale * diff * opt.get("grad_scale", 1.0) * (-1 if opt.get("ascent") else 1)
+    grads = {k: np.zeros_like(a) for k, a in p.items()}
+    for i in reversed(range(len(names))):
+        w, b = names[i]
+        layer_input = inputs[i]
+        if opt.get("pre_activation_input") and i > 0:
+            layer_input = pres[i - 1]
+        grads[w] += layer_input.T @ g
+        if b in p and not opt.get("frozen_bias"):
+            grads[b] += g.sum(axis=0)
+        if i == 0:
+            break
+        g = g @ p[w].T
+        z = pres[i - 1]
+        if act == "relu":
+            mask = {"inverted": z <= 0, "none": np.ones_like(z, dtype=bool)}.get(opt.get("mask"), z > 0)
+            g = g * mask
+        elif act == "sigmoid":
+            s = outs[i - 1]
+            g = g * s * (1 - s)
+        elif act == "tanh":
+            g = g * (1 - outs[i - 1] ** 2)
+        if opt.get("detach_mid") and names[i][0] == "w_mid":
+            g = g * 0.0
+    return loss, grads
+
+
+# ----------------------------------------------------------------- naming the bug
+
+
+def diagnose(got: dict, ref, x, y, first_bad_step: int = 0, cell_lr=None) -> str:
+    """'' or a sentence naming the hypotheses that reproduce got where the oracle (ref) does not."""
+    cfg = ref.cfg
+    start, depths = cfg.init, cfg.depths
+    steps = min(cfg.steps, ref.horizon, first_bad_step + STEPS_PAST + 1)
+    n, d_in, d_out, h = x.shape[0], x.shape[1], y.shape[1], cfg.hidden
+    per_step = n * h * (d_in + d_out) * 3 + (3 * n * h * h * cfg.max_depth if cfg.model == "dynamic" else 0)
+    hypotheses = candidates(cfg, x, y, cell_lr)
+    if first_bad_step > 1:
+        hypotheses += schedule_candidates(first_bad_step)
+    budget = WORK / max(per_step, 1)
+    steps = int(min(steps, max(budget / len(hypotheses), 1)))
+    if cfg.steps == 0:
+        return ""
+    whole = steps == cfg.steps
+    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
+    observed = {"losses": np.asarray(got["losses"], dtype=np.float64)[:steps], "grads": got.get("grads") or {},
+                "params": got.get("params") or {}}
+    matches = []
+    with np.errstate(all="ignore"):
+        oracle_miss = _closeness(observed, variant(x64, y64, cfg, start, depths, steps, {}), ref, steps, whole)
+        for hyp in hypotheses:
+            n_steps, complete = steps, whole
+            if hyp.options.get("grads_at") == -1:  # the last step's gradients need the whole run
+                if cfg.steps * per_step > WHOLE_RUN:
+                    continue
+                n_steps, complete = cfg.steps, True
+            try:
+                run = variant(x64, y64, cfg, start, depths, n_steps, hyp.options)
+            except (ValueError, KeyError, FloatingPointError, IndexError):
+                continue
+            if n_steps != steps:
+                run = {**run, "losses": run["losses"][:steps]}
+            closeness = _closeness(observed, run, ref, steps, complete)
+            if closeness <= 1.0 and closeness * CLEARER <= oracle_miss:
+                matches.append((closeness, hyp))
+    if not matches:
+        return ""
+    matches.sort(key=lambda m: m[0])
+    named = [h for c, h in matches[:2] if c <= CLEARER * max(matches[0][0], 1e-3)]
+    compared = ["loss", "gradients"] + ([f"losses to step {steps - 1}"] if steps > 1 else []) + \
+        (["parameters"] if whole else [])
+    closeness = "exactly" if matches[0][0] == 0 else f"within {matches[0][0]:.2g} of the rounding bound"
+    how = f"it reproduces the {', '.join(compared)} {closeness}"
+    if len(named) == 1:
+        return f"likely: {named[0].name} ({how}). Fix: {named[0].fix}"
+    return (f"likely one of: {named[0].name}; or {named[1].name} (each reproduces every compared number to "
+            f"within the rounding bound). Fix: {named[0].fix}")
+
+
+def _closeness(observed, run, ref, steps, whole) -> float:
+    """The largest error / bound of observed against a variant's run (inf where one is missing).
+    The bounds are the oracle's relative ones, carried over to the variant's magnitudes."""
+    floor = envelope.FLOOR_ULPS * envelope.U[ref.cfg.dtype]
+    worst = 0.0
+    loss, expected = observed["losses"], run["losses"]
+    if loss.shape != expected.shape:
+        return np.inf
+    known = ~np.isnan(expected)  # a variant that records losses a step early has none for its last step
+    loss, expected = loss[known], expected[known]
+    rel = (ref.bound("losses")[:steps] / np.maximum(np.abs(ref.run["losses"][:steps]), 1e-300))[:expected.size]
+    b = rel * np.abs(expected) + floor * np.abs(expected)
+    err = np.abs(loss - expected)
+    if err.size:
+        ratio = err / np.maximum(b, 1e-300)
+        worst = max(worst, float(np.max(ratio)) if np.isfinite(ratio).all() else np.inf)
+    kinds = [("grads", run["grads"])] + ([("params", run["params"])] if whole and ref.horizon == ref.cfg.steps else [])
+    for kind, arrays in kinds:
+        for name, want in arrays.items():
+            a = observed[kind].get(name) if hasattr(observed[kind], "get") else None
+            if a is None or np.shape(a) != want.shape:
+                return np.inf
+            size = np.linalg.norm(want)
+            rel = ref.bound(kind, name) / max(np.linalg.norm(ref.run[kind][name]), 1e-300)
+            b = (rel + floor) * size
+            r = float(np.linalg.norm(np.asarray(a, dtype=np.float64) - want) / max(b, 1e-300))
+            worst = max(worst, r) if np.isfinite(r) else np.inf
+    return worst if np.isfinite(worst) else np.inf

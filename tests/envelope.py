@@ -1,0 +1,377 @@
+"""Tolerances that transfer: every bound is derived, per example, from the oracle itself.
+
+A correct implementation does not compute the oracle's float64 numbers: it rounds in its own
+precision and order. How far that legitimately moves a run depends on the sizes, the learning
+rate, the optimizer, the step count and the precision, so no bound measured at one tutorial
+cell transfers to the others. Instead, for each compared run, the oracle is run again from the
+same start as SHADOWS shadow runs in the requested precision, each perturbed the way a legitimate
+implementation is: computed in that precision (shadow 0), with every sum in another order
+(shadows 1 and 2: the batch rows, input features, hidden units and outputs permuted, which
+changes no number mathematically and every rounding), and from a start moved by one ulp
+(shadows 2 and 3). Their distance from the float64 reference, step by step, is the spread that
+rounding alone produces here; an implementation may differ from the reference by
+
+    bound = MARGIN x spread + FLOOR_ULPS x u x |reference|        (u: the precision's unit roundoff)
+
+per array (norm-wise) for the step-0 gradients and final parameters, and per step for the loss,
+whose floor also counts the predictions it is made of (FLOOR_ULPS x u x sum 2 |y_pred - y|
+(|y_pred| + |y|): near a minimum an ulp of y_pred is a large part of a small loss).
+Where the dynamics amplify rounding (Adam, long float32 runs, a ReLU input that sits at a kink)
+the shadows spread and the bound widens by itself; where they do not, it stays at rounding level,
+so that a real bug shows from its first step. The float32 horizon of 50 steps is gone: every
+step is compared.
+
+Margins, measured (meta_tests/test_envelope.py re-measures them; the numbers are the largest
+error / spread over all examples, the smallest error / bound over the catalogue's bugs):
+    MEASURED_CORRECT: see below (filled in from measurements)
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tests import oracle
+from tests.start import digest
+
+U = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}
+SHADOWS = 4
+MARGIN = 100.0
+FLOOR_ULPS = 16.0
+DECORRELATED = 1.0 / MARGIN  # relative spread of the shadows' losses past which steps are not compared
+
+
+def to64(params) -> dict:
+    return {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+
+
+@dataclass
+class Reference:
+    """The float64 oracle's run from a start, and how far rounding spreads it, step by step."""
+
+    cfg: object  # the compared call's cfg (its dtype, lr, steps, ...), with init and depths as run
+    run: dict  # losses, grads, params of the float64 oracle
+    spread: dict = field(default_factory=dict)  # losses: per step; grads/params: {name: norm}
+    unused: str = "step"
+    flips: dict = field(default_factory=dict)  # steps where a ReLU input at a kink took the other side
+
+    @property
+    def stable(self) -> bool:
+        """Whether every shadow stayed finite: an overflow in the requested precision means the
+        call is outside the range where a correct implementation can be judged."""
+        return bool(np.isfinite(self.spread["losses"]).all()) and all(
+            np.isfinite(v) for kind in ("params", "grads") for v in self.spread[kind].values())
+
+    @property
+    def horizon(self) -> int:
+        """The steps compared: all of them, unless rounding alone has already moved a shadow's loss by
+        more than 1/MARGIN of the reference's (from then on the bound would exceed the loss itself,
+        and chaotic dynamics, such as Adam's late spikes, put a correct run anywhere)."""
+        losses = self.run["losses"]
+        if not losses.size:
+            return 0
+        rel = self.spread["losses"] / np.maximum(np.abs(losses), 1e-300)
+        over = np.flatnonzero(~(rel <= DECORRELATED))  # NaN (a shadow overflowed) too
+        return int(over[0]) if over.size else losses.size
+
+    def bound(self, what: str, name=None):
+        u = U[self.cfg.dtype]
+        if what == "losses":  # the floor: a few ulps of the loss, and of the predictions it is made of
+            floor = np.abs(self.run["losses"]) + self.run["sensitivity"]
+            return MARGIN * self.spread["losses"] + FLOOR_ULPS * u * floor
+        ref = np.linalg.norm(np.asarray(self.run[what][name], dtype=np.float64))
+        return MARGIN * self.spread[what][name] + FLOOR_ULPS * u * ref
+
+
+def reference(x, y, cfg, start: dict, depths=None, unused: str = "step") -> Reference:
+    """The reference for a call of cfg on x, y, from start (canonical arrays), at these depths.
+
+    The data is what the implementation legitimately sees: x and y rounded to cfg.dtype."""
+    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
+    depths = None if cfg.model != "dynamic" else tuple(int(d) for d in depths)
+    base = cfg.replace(init=to64(start), depths=depths, dtype="float64")
+    key = (digest(x64, y64, base), cfg.dtype, unused)
+    if key not in _CACHE:
+        if len(_CACHE) > 64:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = _reference(x64, y64, cfg, base, start, depths, unused)
+    return _CACHE[key]
+
+
+_CACHE = {}  # references shared by the checks (and implementations) that start alike
+
+
+@np.errstate(over="ignore", invalid="ignore")
+def _reference(x64, y64, cfg, base, start, depths, unused):
+    ref = _run(x64, y64, base, unused)
+    # shadow 0 is the oracle in cfg.dtype: in float64 that is the reference itself
+    shadows = [ref if k == 0 and cfg.dtype == "float64" else _shadow(k, x64, y64, cfg, base, unused)
+               for k in range(SHADOWS)]
+    spread = {"losses": np.max([np.abs(s["losses"] - ref["losses"]) for s in shadows], axis=0)
+              if cfg.steps else np.zeros(0),
+              "params": {k: max(np.linalg.norm(s["params"][k] - v) for s in shadows) for k, v in ref["params"].items()},
+              "grads": {k: max(np.linalg.norm(s["grads"][k] - v) for s in shadows) for k, v in ref["grads"].items()}
+              if cfg.steps else {}}
+    return Reference(cfg.replace(init=start, depths=depths), ref, spread, unused)
+
+
+def _run(x, y, cfg, unused, jitter=oracle.exact, constants_in_dtype=False, flips=None, pres=None):
+    sensitivity = []
+    res = oracle.train(x, y, cfg, unused=unused, jitter=jitter, constants_in_dtype=constants_in_dtype,
+                       record=sensitivity, flips=flips, pres=pres)
+    return {"losses": np.asarray(res.losses, dtype=np.float64), "params": to64(res.params),
+            "grads": to64(res.grads) if res.grads is not None else {}, "sensitivity": np.asarray(sensitivity)}
+
+
+def rounding(rng, dtype):
+    """A perturbation of every operation's result by up to one unit roundoff of dtype: what another
+    order of the same arithmetic (another BLAS kernel, a fused multiply-add, a scalar factor applied
+    elsewhere) does to each result; a scalar (a loss, Adam's beta^t) moves by a whole ulp. For
+    speed, each shape cycles through CYCLE pre-drawn perturbations."""
+    u = U[np.dtype(dtype).name]
+    drawn, turn = {}, [0]
+
+    def jitter(a):
+        a = np.asarray(a)
+        turn[0] += 1
+        if a.ndim == 0:
+            return a + np.spacing(a) * (1 if (turn[0] * 7919) % 13 < 6 else -1)
+        noise = drawn.get(a.shape)
+        if noise is None:
+            noise = drawn[a.shape] = [(u * rng.uniform(-1, 1, a.shape)).astype(a.dtype) for _ in range(CYCLE)]
+        return a + a * noise[turn[0] % CYCLE]
+
+    return jitter
+
+
+CYCLE = 7
+
+
+def _shadow(k, x64, y64, cfg, base, unused):
+    """Shadow k: the oracle in cfg.dtype; summing in another order (k = 1, 2: batch rows, inputs,
+    hidden units and outputs permuted), every result moved by about an ulp and the learning rate and
+    Adam's constants computed in cfg.dtype (k = 2, 3), and from a start one ulp away (k = 3).
+    Returned in the canonical order, as float64."""
+    rng = np.random.default_rng([k, 2027])
+    dtype = np.dtype(cfg.dtype)
+    start = {n: v.astype(dtype) for n, v in base.init.items()}
+    if k == 3:
+        start = {n: v + np.spacing(v) * rng.choice(np.array([-1, 1], dtype=dtype), v.shape) for n, v in start.items()}
+    x, y = x64.astype(dtype), y64.astype(dtype)
+    perms = None
+    if k in (1, 2):
+        n, d_in, d_out, h = x.shape[0], x.shape[1], y.shape[1], base.hidden
+        perms = {"n": rng.permutation(n), "in": rng.permutation(d_in), "h": rng.permutation(h),
+                 "out": rng.permutation(d_out)}
+        x, y = x[perms["n"]][:, perms["in"]], y[perms["n"]][:, perms["out"]]
+        start = permute(start, perms)
+    jitter = rounding(rng, dtype) if k >= 2 else oracle.exact
+    run = _run(x, y, base.replace(init=start, dtype=cfg.dtype), unused, jitter, constants_in_dtype=k >= 2)
+    if perms is not None:
+        run["params"] = permute(run["params"], perms, inverse=True)
+        run["grads"] = permute(run["grads"], perms, inverse=True) if run["grads"] else {}
+    return {"losses": run["losses"], "params": to64(run["params"]), "grads": to64(run["grads"])}
+
+
+# which axis of each canonical array runs over which dimension
+AXES = {"w1": ("in", "h"), "b1": ("h",), "w2": ("h", "out"), "b2": ("out",),
+        "w_in": ("in", "h"), "b_in": ("h",), "w_mid": ("h", "h"), "b_mid": ("h",), "w_out": ("h", "out"),
+        "b_out": ("out",)}
+
+
+def permute(params: dict, perms: dict, inverse: bool = False) -> dict:
+    """Canonical arrays with their inputs, hidden units and outputs reordered (or put back)."""
+    out = {}
+    for name, a in params.items():
+        for axis, dim in enumerate(AXES[name]):
+            p = np.argsort(perms[dim]) if inverse else perms[dim]
+            a = np.take(a, p, axis=axis)
+        out[name] = a
+    return out
+
+
+# ----------------------------------------------------------------- ReLU inputs at a kink
+
+KINK_RUNS = 6  # oracle runs one disagreement may spend looking for a kink that explains it
+KINK_DEPTH = 3  # kinks in a row
+KINK_LOOKBACK = 2  # a side taken at step s shows in the loss of step s + 1: look that far back
+
+
+def at_kinks(got, ref: Reference, x, y, depth: int = 0):
+    """A reference that explains got by ReLU inputs that sat within rounding of 0: where one did
+    (in the oracle, |input| within MARGIN times what rounding moved it in a shadow), a correct
+    implementation may take either side, and from there on follows another path. Looks at the
+    steps just before the first disagreement, tries the other side there (the kinks of a step all
+    together, then each alone), and returns the reference of the first such path got follows
+    (None if none does)."""
+    found = findings(got, ref)
+    if not found or depth >= KINK_DEPTH or found[0].kind in ("length", "loss0"):
+        return None
+    first = found[0]
+    last = 0 if first.kind == "grads" else min(first.step, ref.cfg.steps) - 1
+    if last < 0:
+        return None
+    cfg = ref.cfg
+    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
+    steps = range(max(0, last - KINK_LOOKBACK + 1), last + 1)
+    near = _near_kinks(x64, y64, cfg, ref, steps)
+    full = cfg.replace(init=to64(cfg.init), dtype="float64")
+    runs = 0
+    for step in sorted(near, reverse=True):
+        options = [near[step]] + ([] if _count(near[step]) == 1 else _singles(near[step])[:3])
+        for flip in options:
+            if runs >= KINK_RUNS:
+                return None
+            runs += 1
+            flips = {**ref.flips, step: flip}
+            horizon = min(cfg.steps, max(first.step, last + 1) + 3)  # enough to see whether it explains the first one
+            with np.errstate(over="ignore", invalid="ignore"):
+                short = _run(x64, y64, full.replace(steps=horizon), ref.unused, flips=flips)
+            partial = Reference(cfg.replace(steps=horizon), short, _cut(ref.spread, horizon), ref.unused, flips)
+            if any(f.kind != "params" for f in findings(_cut_result(got, horizon), partial)):
+                continue
+            with np.errstate(over="ignore", invalid="ignore"):
+                branch = Reference(cfg, _run(x64, y64, full, ref.unused, flips=flips), ref.spread, ref.unused, flips)
+            rest = findings(got, branch)
+            if not rest:
+                return branch
+            if rest[0].step > first.step:
+                return at_kinks(got, branch, x, y, depth + 1)
+    return None
+
+
+def _cut(spread, steps):
+    return {"losses": spread["losses"][:steps], "grads": spread["grads"], "params": spread["params"]}
+
+
+def _cut_result(got, steps):
+    return {"losses": np.asarray(got["losses"], dtype=np.float64)[:steps], "grads": got.get("grads"),
+            "params": got.get("params")}
+
+
+def _near_kinks(x64, y64, cfg, ref, steps) -> dict:
+    """{step: {ReLU index: boolean array}}: at the given steps, the ReLU inputs within rounding reach of 0."""
+    wanted = set(steps)
+    base = cfg.replace(init=to64(cfg.init), dtype="float64", steps=max(wanted) + 1)
+    pres_ref, pres_shadow = {s: None for s in wanted}, {s: None for s in wanted}
+    _run(x64, y64, base, ref.unused, flips=ref.flips, pres=pres_ref)
+    dtype = np.dtype(cfg.dtype)
+    jitter = rounding(np.random.default_rng([3, 2027]), dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _run(x64.astype(dtype), y64.astype(dtype), base.replace(init={k: v.astype(dtype) for k, v in base.init.items()},
+                                                                 dtype=cfg.dtype),
+             ref.unused, jitter, True, flips=ref.flips, pres=pres_shadow)
+    u = U[cfg.dtype]
+    out = {}
+    for step in wanted:
+        masks = {}
+        for i, (z, w) in enumerate(zip(pres_ref[step], pres_shadow[step])):
+            reach = MARGIN * np.abs(z - w.astype(np.float64)) + FLOOR_ULPS * u * np.abs(z).max()
+            near = np.abs(z) <= reach
+            if near.any():
+                masks[i] = near
+        if masks:
+            out[step] = masks
+    return out
+
+
+def _count(masks) -> int:
+    return int(sum(m.sum() for m in masks.values()))
+
+
+def _singles(masks) -> list:
+    out = []
+    for i, m in masks.items():
+        for flat in np.flatnonzero(m):
+            one = np.zeros_like(m)
+            one.flat[flat] = True
+            out.append({i: one})
+    return out
+
+
+# ----------------------------------------------------------------- comparing a run with its reference
+
+
+@dataclass
+class Finding:
+    """The first disagreement with the reference, in the order evidence is read."""
+
+    kind: str  # "loss0", "grads", "losses", "params", "length"
+    name: str  # the array, or "" for losses
+    step: int
+    error: float  # absolute: |loss - ref| or ||array - ref||
+    bound: float
+    got: object = None
+    expected: object = None
+    over: int = 1  # how many steps are over
+    scale: float = 1.0  # |reference loss| or ||reference array||, for relative errors
+
+    @property
+    def ratio(self) -> float:
+        return self.error / self.bound if self.bound > 0 else np.inf
+
+
+def findings(got: dict, ref: Reference) -> list:
+    """Every disagreement of got (a result) with ref, in evidence order: the loss at step 0 (the
+    forward pass and the loss), the step-0 gradients (the backward pass), the losses of the later
+    steps (the update), and the final parameters."""
+    cfg = ref.cfg
+    losses = np.asarray(got["losses"], dtype=np.float64).ravel()
+    out = []
+    if losses.shape != (cfg.steps,):
+        return [Finding("length", "", 0, np.inf, 0.0, losses.shape, (cfg.steps,))]
+    horizon = ref.horizon
+    if cfg.steps:
+        err = np.abs(losses - ref.run["losses"])
+        bound = ref.bound("losses")
+        bad = np.flatnonzero(~(err[:horizon] <= bound[:horizon]))
+        if bad.size and bad[0] == 0:
+            out.append(Finding("loss0", "", 0, err[0], bound[0], losses[0], ref.run["losses"][0],
+                               scale=abs(ref.run["losses"][0])))
+        grads = got.get("grads") or {}
+        for name, expected in ref.run["grads"].items():
+            e = _norm_error(grads.get(name) if hasattr(grads, "get") else None, expected)
+            b = ref.bound("grads", name)
+            if not e <= b:
+                out.append(Finding("grads", name, 0, e, b, scale=float(np.linalg.norm(expected))))
+        later = bad[bad > 0]
+        if later.size:
+            t = int(later[0])
+            out.append(Finding("losses", "", t, err[t], bound[t], losses[t], ref.run["losses"][t], over=later.size,
+                               scale=abs(ref.run["losses"][t])))
+    params = got.get("params") or {}
+    for name, expected in ref.run["params"].items() if horizon == cfg.steps else ():
+        e = _norm_error(params.get(name) if hasattr(params, "get") else None, expected)
+        b = ref.bound("params", name)
+        if not e <= b:
+            out.append(Finding("params", name, cfg.steps, e, b, scale=float(np.linalg.norm(expected))))
+    return out
+
+
+def _norm_error(actual, expected) -> float:
+    if actual is None:
+        return np.inf
+    a = np.asarray(actual, dtype=np.float64)
+    if a.shape != expected.shape:
+        return np.inf
+    return float(np.linalg.norm(a - expected))
+
+
+def worst_ratio(got: dict, ref: Reference) -> dict:
+    """How close a run comes to its bounds, with the margin taken out: per kind, the largest
+    error / (spread + the floor's share), over the compared steps. Correct code must stay below
+    MARGIN; meta_tests/margins.py measures it."""
+    cfg, u = ref.cfg, U[ref.cfg.dtype]
+    floor = FLOOR_ULPS / MARGIN * u
+    out = {}
+    h = ref.horizon
+    if cfg.steps and h:
+        err = np.abs(np.asarray(got["losses"], dtype=np.float64) - ref.run["losses"])[:h]
+        scale = (ref.spread["losses"] + floor * (np.abs(ref.run["losses"]) + ref.run["sensitivity"]))[:h]
+        out["losses"] = float(np.max(err / np.maximum(scale, 1e-300)))
+    if cfg.steps:
+        out["grads"] = max(_norm_error(got["grads"][k], v) / max(ref.spread["grads"][k] + floor * np.linalg.norm(v),
+                                                                  1e-300) for k, v in ref.run["grads"].items())
+    if h == cfg.steps:
+        out["params"] = max(_norm_error(got["params"][k], v) / max(ref.spread["params"][k] + floor
+                                                                    * np.linalg.norm(v), 1e-300)
+                            for k, v in ref.run["params"].items())
+    return out

@@ -1,0 +1,84 @@
+"""How a check starts a run: the implementation's tutorial cell, its own init, data."""
+import numpy as np
+
+from conformance.data import make_data
+from conformance.loading import structure_of
+from implementations.contract import Config, param_shapes
+
+
+def own_init(impl, cfg: Config, x, y) -> dict:
+    """The implementation's own starting parameters for cfg (a run of 0 steps)."""
+    res = impl.run(x, y, cfg.replace(steps=0, depths=() if cfg.depths is not None else None))
+    return {k: np.array(v, dtype=cfg.dtype) for k, v in res["init"].items()}
+
+
+def setup(impl, seed: int = 0, dtype: str = "float64", **changes):
+    """Data, and a cfg for impl's tutorial cell starting from its own init: the usual test start."""
+    cfg = impl.config.replace(seed=seed, dtype=dtype, **changes)
+    x, y = make_data(cfg, seed)
+    if cfg.init is None:
+        cfg = cfg.replace(init=own_init(impl, cfg, x, y))
+    if cfg.model == "dynamic" and cfg.depths is None:
+        cfg = cfg.replace(depths=drawn_depths(seed, cfg.steps, cfg.max_depth))
+    return x, y, cfg
+
+
+def drawn_depths(seed: int, steps: int, max_depth: int) -> tuple:
+    """Depths the suite gives (uniform on 0..max_depth from seed)."""
+    rng = np.random.default_rng([seed, 3])
+    return tuple(int(d) for d in rng.integers(0, max_depth + 1, steps))
+
+
+def small_sizes() -> dict:
+    """Sizes for checking the structures besides the cell's (any sizes are valid)."""
+    return {"batch": 8, "d_in": 12, "hidden": 9, "d_out": 3}
+
+
+def dynamic_changes(impl) -> dict:
+    """Changes that make impl's cell dynamic: none for a dynamic cell; else the first dynamic
+    structure it computes, at small sizes."""
+    if impl.config.model == "dynamic":
+        return {}
+    structure = next(s for s in impl.claims() if s["model"] == "dynamic")
+    return {**structure, **small_sizes()}
+
+
+def shapes_of(cfg: Config, x, y) -> dict:
+    return param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
+
+
+def cell_structure(impl) -> dict:
+    return structure_of(impl.config)
+
+
+_RUNS = {}
+
+
+def cached_run(impl, x, y, cfg) -> dict:
+    """impl's result for x, y, cfg, run once per session and shared by the families that judge
+    the same run (the trajectory family's tutorial cell and the learning family); a copy, so
+    that nothing done to one affects the other."""
+    from tests.compare import result_copy
+
+    key = (impl.name, digest(x, y, cfg))
+    if key not in _RUNS:
+        _RUNS[key] = result_copy(impl.run(x, y, cfg))
+    return result_copy(_RUNS[key])
+
+
+def digest(x, y, cfg) -> str:
+    """A fingerprint of a call's inputs."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (x, y):
+        h.update(repr((a.shape, str(a.dtype))).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    for name, value in cfg.asdict().items():
+        if name == "init" and value is not None:
+            for k in sorted(value):
+                h.update(k.encode())
+                h.update(np.ascontiguousarray(value[k]).tobytes())
+        else:
+            h.update(f"{name}={value!r};".encode())
+    return h.hexdigest()

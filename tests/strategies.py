@@ -1,0 +1,122 @@
+"""Hypothesis strategies for the domain family: valid calls drawn over the contract's whole domain.
+
+An Example is one shape (N, D_in, H, D_out) and a short sequence of calls at that shape, so that
+calls with other learning rates, step counts, seeds and structures follow each other in one
+process (a cache that bakes a value in is found). Shapes come from a small pool (compiled
+implementations recompile per shape, so many settings are drawn per shape); the deep profile
+draws any size. Each Call fixes everything else the contract lets vary: the structure (one of
+those the implementation computes), precision, learning rate (a fraction of the largest the
+oracle trains stably with, derived at run time), step count (0 to 200; a long run of
+1000-1600 steps at a tiny size now and then), seed, data, init given or drawn, depths given or
+drawn, max_depth 0-5, what cfg.batch/d_in/d_out say, x and y in the other precision, and their
+memory layouts (C, Fortran, strided, negative strides; read-only or not).
+
+Every Example prints as JSON that `--replay` runs again exactly.
+"""
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from hypothesis import strategies as st
+
+from conformance.data import LAYOUTS
+
+# (N, D_in, H, D_out): 1 itself, odd sizes, a wide and a deep-ish hidden layer, D_out of 1
+POOL = ((1, 1, 1, 1), (5, 3, 4, 1), (7, 12, 5, 3), (16, 9, 24, 2), (33, 20, 11, 6))
+TINY = POOL[:2]  # where a long run goes
+LONG = (1000, 1600)
+
+
+@dataclass(frozen=True)
+class Call:
+    structure: int = 0  # index into the structures the implementation computes (modulo their number)
+    dtype: str = "float64"
+    lr_fraction: float = 0.1  # of the derived stable learning rate
+    steps: int = 3
+    seed: int = 0
+    data: str = "normal"
+    init_seed: int = None  # None: the implementation draws the init from seed; else the suite gives one
+    init_scale: str = "fan_in"  # "randn" or "fan_in" (uniform +-1/sqrt(fan_in)), when the suite gives it
+    depth_seed: int = None  # None: the implementation draws the depths; else the suite gives them
+    max_depth: int = 3
+    cfg_sizes: str = "arrays"  # what cfg.batch/d_in/d_out say: "arrays" (their shapes), "cell", "other"
+    x_layout: str = "C"
+    x_readonly: bool = False
+    x_other_precision: bool = False
+    y_layout: str = "C"
+    y_readonly: bool = False
+    y_other_precision: bool = False
+    init_layout: str = "C"
+
+
+@dataclass(frozen=True)
+class Example:
+    shape: tuple = (5, 3, 4, 1)  # N, D_in, H, D_out
+    data_seed: int = 0
+    calls: tuple = field(default_factory=lambda: (Call(),))
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["calls"] = [{k: v for k, v in c.items() if v != getattr(Call, k)} for c in d["calls"]]
+        return json.dumps(d, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Example":
+        d = json.loads(text)
+        known = {f.name for f in fields(Call)}
+        calls = []
+        for c in d.get("calls", [{}]):
+            unknown = set(c) - known
+            if unknown:
+                raise ValueError(f"--replay: unknown call field(s) {sorted(unknown)}")
+            calls.append(Call(**c))
+        return cls(shape=tuple(d.get("shape", cls.shape)), data_seed=d.get("data_seed", 0), calls=tuple(calls))
+
+
+def _layout(prefix):
+    return {f"{prefix}_layout": st.sampled_from(LAYOUTS), f"{prefix}_readonly": st.booleans(),
+            f"{prefix}_other_precision": st.booleans()}
+
+
+@st.composite
+def calls(draw, long=False):
+    return Call(
+        structure=draw(st.integers(0, 15)),
+        dtype=draw(st.sampled_from(("float64", "float32"))),
+        lr_fraction=draw(st.sampled_from((1e-3, 1e-2, 0.1, 0.3, 1.0)) | st.floats(1e-3, 1.0)),
+        steps=draw(st.integers(*LONG)) if long else draw(st.integers(0, 40) | st.integers(41, 200)),
+        seed=draw(st.integers(0, 2 ** 31 - 1)),
+        data=draw(st.sampled_from(("normal", "uniform"))),
+        init_seed=draw(st.none() | st.integers(0, 1000)),
+        init_scale=draw(st.sampled_from(("fan_in", "randn"))),
+        depth_seed=draw(st.none() | st.integers(0, 1000)),
+        max_depth=draw(st.integers(0, 5)),
+        cfg_sizes=draw(st.sampled_from(("arrays", "cell", "other"))),
+        init_layout=draw(st.sampled_from(("C", "fortran", "reversed"))),
+        **{k: draw(v) for prefix in ("x", "y") for k, v in _layout(prefix).items()},
+    )
+
+
+@st.composite
+def examples(draw, free_shapes=False):
+    """An Example: a shape, then two or three calls at it (one of them long, now and then)."""
+    long = draw(st.integers(0, 7)) == 0
+    if free_shapes and not long:
+        shape = tuple(draw(st.integers(1, 40)) for _ in range(4))
+    else:
+        shape = draw(st.sampled_from(TINY if long else POOL))
+    n = draw(st.integers(2, 3))
+    which = draw(st.integers(0, n - 1)) if long else -1
+    return Example(shape=shape, data_seed=draw(st.integers(0, 1000)),
+                   calls=tuple(draw(calls(long=(i == which))) for i in range(n)))
+
+
+# Always tried first, for every implementation: a long run at a tiny size, and the awkward inputs.
+LONG_RUN = Example(shape=POOL[1], data_seed=1, calls=(
+    Call(structure=0, dtype="float64", lr_fraction=0.3, steps=1200, seed=1, depth_seed=1),
+    Call(structure=0, dtype="float32", lr_fraction=0.03, steps=40, seed=2)))
+AWKWARD_INPUTS = Example(shape=POOL[2], data_seed=2, calls=(
+    Call(structure=0, dtype="float32", lr_fraction=0.1, steps=30, seed=3, init_seed=4, cfg_sizes="cell",
+         x_layout="reversed", x_readonly=True, x_other_precision=True, y_layout="fortran", y_readonly=True,
+         init_layout="reversed"),
+    Call(structure=0, dtype="float64", lr_fraction=0.5, steps=20, seed=5, cfg_sizes="other", x_layout="strided",
+         y_layout="reversed", y_other_precision=True)))
