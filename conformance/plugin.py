@@ -14,8 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 import pytest  # noqa: E402
 
 from conformance import ROOT, state  # noqa: E402
-from conformance.loading import (ORACLE, STRUCTURES, ImplError, bundled_specs, gpu_missing_reason,  # noqa: E402
-                                 is_implementation, load, structure_id, structure_of)
+from conformance.loading import (ORACLE, STRUCTURES, ImplError, bundled_specs, frameworks_of,  # noqa: E402
+                                 gpu_missing_reason, is_implementation, load, locate, structure_id,
+                                 structure_of)
 
 IMPLS = pytest.StashKey[list]()
 THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
@@ -30,6 +31,7 @@ MARKERS = {
     "cuda": "needs a GPU visible to the implementation's framework",
     "speed": "timings (pytest-benchmark); they run only under --benchmark-only",
     "sweep": "timings over growing sizes; they run only with --benchmark-sweep",
+    "serial": "a self-test that times things: left out under -n (./run tests runs it afterwards, alone)",
 }
 TAG_WORDS = ("warmup", "autograd", "nn", "fast", "numpy", "torch", "tensorflow", "jax", "reference")
 
@@ -176,23 +178,28 @@ def all_impls(request):
 
 @pytest.fixture(scope="session")
 def bystanders(request):
-    """others(impl): implementations to run in between two calls of impl: the oracle, and
-    bundled ones that share a framework with it (a lone plug-in gets them too)."""
+    """others(impl): implementations to run in between two calls of impl: the oracle, and for each
+    framework impl uses, another implementation under test that uses it (for a lone plug-in, a
+    bundled one: read from the sources, loaded only if chosen)."""
     impls = request.config.stash[IMPLS]
-    cache = {}
+    loaded = {}
 
-    def get(name):
-        if name not in cache:
-            cache[name] = load(str(ORACLE) if name == "oracle" else f"implementations.{name}")
-        return cache[name]
+    def get(spec):
+        if spec not in loaded:
+            loaded[spec] = load(spec)
+        return loaded[spec]
 
     def others(impl):
-        chosen = [get("oracle")]
-        pool = [i for i in impls if i is not impl] or \
-               [get(s.rpartition(".")[2]) for s in bundled_specs() if is_implementation(s)]
-        for framework in [f for f in impl.frameworks if "." not in f]:
-            sharing = [i for i in pool if framework in i.frameworks and i not in chosen]
-            chosen += sharing[:1]
+        chosen = [get(str(ORACLE))]
+        for framework in sorted(f for f in impl.frameworks if "." not in f):
+            run = [i for i in impls if i is not impl and framework in i.frameworks and i not in chosen]
+            if run:
+                chosen.append(run[0])
+                continue
+            spec = next((s for s in bundled_specs() if is_implementation(s)
+                         and framework in frameworks_of(locate(s)[0])), None)
+            if spec is not None and get(spec).name != impl.name and get(spec) not in chosen:
+                chosen.append(get(spec))
         return chosen
 
     return others
@@ -229,12 +236,17 @@ def _not_applicable(item, config, plugged, benchmarking) -> str:
     if item.get_closest_marker("sweep") and not config.getoption("benchmark_sweep"):
         return "the size sweep: it runs only with --benchmark-sweep"
     if META in path.parents:
-        return "self-tests of the suite: they run without --impl" if plugged else ""
+        if plugged:
+            return "self-tests of the suite: they run without --impl"
+        if item.get_closest_marker("serial") and (getattr(config.option, "numprocesses", None)
+                                                   or hasattr(config, "workerinput")):
+            return "self-tests that time things: they need the machine to themselves (run them without -n)"
+        return ""
     if getattr(item, "originalname", "") == "test_replay" and not config.getoption("replay"):
         return "replaying an example: it runs only with --replay"
     params = getattr(item, "callspec", None)
     impl = params.params.get("impl") if params else None
-    if impl is None:
+    if impl is None or timed:  # a timing of a module that cannot run fails on its own: no probe needed
         return ""
     problem = impl.preflight()
     if problem and item.originalname != "test_own_cell_runs":

@@ -316,7 +316,7 @@ class Reporter:
             return
         tr.section("conformance")
         for line, verdict in matrix_lines(rep, families):
-            tr.write_line(line, red=verdict == "FAILS", green=verdict == "conforms")
+            tr.write_line(line, red=verdict == "FAILS", green=bool(verdict) and verdict.startswith("conforms"))
         notes = why_lines(rep, families, self.deselected)
         if notes:
             tr.write_line("")
@@ -447,6 +447,7 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: .35em .7em; text-align: left; vertical-align: top; }
 td.pass { background: #dff3e0; } td.fail { background: #f9d6d5; } td.skip { background: #f3efd9; color: #555; }
 td.verdict-conforms { color: #1a6b22; font-weight: 600; } td.verdict-FAILS { color: #a61b14; font-weight: 600; }
+td.verdict-partly { color: #1a6b22; }
 tr.FAILS th { color: #a61b14; } pre { background: #f5f5f5; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
 img { max-width: 100%; border: 1px solid #ddd; } .small { color: #666; font-size: 12px; }
 """
@@ -476,8 +477,9 @@ def to_html(data, outdir) -> str:
             else:
                 body = e(label)
             cells.append(f'<td class="{e(c["status"].replace(" ", "-"))}" title="{e(c.get("reason", label))}">{body}</td>')
-        rows.append(f'<tr class="{e(impl["verdict"])}"><th>{e(impl["name"])}</th>{"".join(cells)}'
-                    f'<td class="verdict-{e(impl["verdict"])}">{e(impl["verdict"])}</td></tr>')
+        kind = impl["verdict"] if impl["verdict"] in ("conforms", "FAILS") else "partly"
+        rows.append(f'<tr class="{e(kind)}"><th>{e(impl["name"])}</th>{"".join(cells)}'
+                    f'<td class="verdict-{e(kind)}">{e(impl["verdict"])}</td></tr>')
     failures = []
     for impl in data["implementations"]:
         for f in fams:
@@ -512,7 +514,7 @@ def to_html(data, outdir) -> str:
                            f'src="data:image/png;base64,{png}"><figcaption>Time per step and achieved rate '
                            f'against size. Also written as <code>{e(name)}</code>.</figcaption></figure>')
     verdicts = [i["verdict"] for i in data["implementations"]]
-    summary = f'{verdicts.count("conforms")} of {len(verdicts)} implementations conform'
+    summary = f'{sum(v.startswith("conforms") for v in verdicts)} of {len(verdicts)} implementations conform'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">

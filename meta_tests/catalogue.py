@@ -22,7 +22,7 @@ class Bug:
     family: str  # the test module that must fail
     message: str  # a regex the failure message must match
     names: str = ""  # a regex the diagnosis must match ("likely: ..."), for a bug with a plain name
-    isolate: bool = False  # the bug leaves damage the suite cannot put back: run it in a subprocess
+    isolate: bool = False  # run it in a fresh process: its damage cannot be put back, or only shows there
 
     @property
     def path(self) -> Path:
@@ -252,7 +252,7 @@ BUGS = [
     Bug("sets_torch_print_options", "torch_tensors", first_statement("torch_tensors", "torch.set_printoptions(precision=10)"),
         "test_hygiene", r"torch print options"),
     Bug("sets_one_thread", "torch_autograd", first_statement("torch_autograd", "torch.set_num_threads(1)"),
-        "test_hygiene", r"torch intra-op threads: \d+ -> 1"),
+        "test_hygiene", r"torch intra-op threads: \d+ -> 1", isolate=True),  # seen where the run has threads to lose
     Bug("runs_functions_eagerly", "fast_tf_function",
         (("    import tensorflow as tf\n\n    p = start", "    import tensorflow as tf\n\n    tf.config.run_functions_eagerly(True)\n    p = start"),),
         "test_hygiene", r"tensorflow run functions eagerly: False -> True"),
@@ -282,7 +282,7 @@ BUGS = [
         "test_hygiene", r"importing .* changed process-wide state: numpy print options"),
     Bug("threads_at_import", "torch_tensors",
         (("import torch\n", "import torch\n\ntorch.set_num_threads(1)\n"),),
-        "test_hygiene", r"importing .* changed process-wide state: .*torch intra-op threads"),
+        "test_hygiene", r"importing .* changed process-wide state: .*torch intra-op threads", isolate=True),
 ]
 
 

@@ -1,0 +1,91 @@
+"""The plugin, run as users run it: from another directory, under -k, -n 2 and in random order.
+
+Each test starts pytest in a subprocess, as `.venv/bin/pytest` after the README's set-up."""
+import json
+import re
+import subprocess
+
+import pytest
+
+from conformance import ROOT
+from meta_tests.catalogue import BUGS
+from meta_tests.subprocesses import fresh_env, pytest_cmd
+
+pytestmark = pytest.mark.selftest
+STUDENT = ROOT / "meta_tests" / "correct" / "student.py"
+
+
+def pytest_in(cwd, *args, timeout=600):
+    return subprocess.run(pytest_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=fresh_env())
+
+
+@pytest.mark.parametrize("form", ["--impl PATH", "--impl=PATH"])
+def test_a_plug_in_runs_from_any_directory(tmp_path, form):
+    flag = ["--impl", STUDENT] if form == "--impl PATH" else [f"--impl={STUDENT}"]
+    proc = pytest_in(tmp_path, *flag, "-k", "contract or hygiene", "--report=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"^student +pass +pass +conforms \(2 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
+    assert "unrecognized arguments" not in proc.stderr
+
+
+def test_selection_by_keyword_and_marker():
+    proc = pytest_in(ROOT, "tests", "--collect-only", "-q", "-k", "autograd")
+    ids = {re.search(r"\[([a-z_0-9]+)", line)[1] for line in proc.stdout.splitlines() if "::" in line}
+    assert ids == {"torch_autograd", "torch_function", "tf_graph"}, ids
+
+
+def test_benchmark_only_collects_the_timings_alone():
+    proc = pytest_in(ROOT, "tests", "--collect-only", "-q", "--benchmark-only")
+    tests = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert tests and all(t.startswith("tests/test_speed.py::test_tutorial_cell[") for t in tests), tests[:5]
+
+
+def matrix(data) -> dict:
+    return {i["name"]: (i["verdict"], {f: (c["status"], c["fail"]) for f, c in i["cells"].items()})
+            for i in data["implementations"]}
+
+
+def test_the_same_matrix_in_random_order_and_under_xdist(tmp_path):
+    """A correct module, the tutorial's own nn code (a note), and two that leak process-wide state:
+    the matrix must not depend on the order the tests run in, nor on the worker they run on."""
+    leaky = [b for b in BUGS if b.id in ("sets_matmul_precision", "silences_warnings")]
+    mods = [STUDENT, ROOT / "meta_tests" / "correct" / "tutorial_nn.py"]
+    for bug in leaky:
+        path = tmp_path / f"{bug.id}.py"
+        path.write_text(bug.text())
+        mods.append(path)
+    base = ["tests", *(f"--impl={m}" for m in mods), "-k", "hygiene"]
+    runs = {}
+    for name, extra in (("plain", []), ("random", ["-p", "random_order", "--random-order-seed=20261129"]),
+                        ("xdist", ["-n", "2"])):
+        proc = pytest_in(ROOT, *base, *extra, f"--report={tmp_path / name}")
+        assert proc.returncode == 1, proc.stdout[-3000:]
+        runs[name] = matrix(json.loads((tmp_path / name / "conformance.json").read_text()))
+    assert runs["plain"] == runs["random"] == runs["xdist"], runs
+    assert runs["plain"]["sets_matmul_precision"][1]["hygiene"][0] == "fail"
+    assert runs["plain"]["silences_warnings"][1]["hygiene"][0] == "fail"
+    assert runs["plain"]["tutorial_nn"][0].startswith("conforms")
+
+
+def test_notes_say_what_draws_from_a_global_generator(tmp_path):
+    proc = pytest_in(ROOT, "tests/test_hygiene.py", f"--impl={ROOT / 'meta_tests' / 'correct' / 'tutorial_nn.py'}",
+                     f"--report={tmp_path}")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert re.search(r"^tutorial_nn +pass\* ", proc.stdout, re.M), proc.stdout[-2000:]
+    assert re.search(r"^\* tutorial_nn · hygiene: draws from the torch global generator .*nn.utils.skip_init",
+                     proc.stdout, re.M), proc.stdout[-2000:]
+    cell = json.loads((tmp_path / "conformance.json").read_text())["implementations"][0]["cells"]["hygiene"]
+    assert cell["status"] == "pass" and any("torch global generator" in n for n in cell["notes"])
+
+
+def test_a_lone_plug_in_is_run_after_others(tmp_path):
+    """The order-independence check of a lone plug-in runs the oracle and a bundled module that
+    shares its framework in between, and a failure names them."""
+    bug = next(b for b in BUGS if b.id == "adam_moments_carried_over")
+    path = tmp_path / "carries.py"
+    path.write_text(bug.text().replace('CONFIG = {"model": "dynamic", "data": "uniform", "bias": True, "loss": "mean", '
+                                       '"lr": 1e-2}', 'CONFIG = {"optimizer": "adam", "lr": 1e-3}'))
+    proc = pytest_in(ROOT, "tests/test_hygiene.py", f"--impl={path}", "-k", "other_calls", "--report=none")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert re.search(r"the same inputs gave a different .* after oracle, numpy_manual and two calls of carries",
+                     proc.stdout), proc.stdout[-3000:]
