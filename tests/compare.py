@@ -164,6 +164,15 @@ def diagnosed(impl, got, ref, x, y, found) -> str:
     return f"; {text}" if text else ""
 
 
+def _pair(finding) -> tuple:
+    """The two numbers with as many digits as it takes to tell them apart (6 to 17)."""
+    for digits in range(6, 18):
+        a, b = f"{finding.got:.{digits}g}", f"{finding.expected:.{digits}g}"
+        if a != b:
+            break
+    return a, b
+
+
 def explain(found: list, ref) -> str:
     """The first disagreement in evidence order, in words, then how many others there are."""
     first = found[0]
@@ -171,13 +180,13 @@ def explain(found: list, ref) -> str:
     if first.kind == "length":
         text = f"losses has shape {first.got}, but should be {first.expected} (one loss per step)"
     elif first.kind == "loss0":
-        text = (f"loss at step 0 is {first.got:.6g}, the reference's {first.expected:.6g} ({_rel(first)}): "
+        text = (f"loss at step 0 is {_pair(first)[0]}, the reference's {_pair(first)[1]} ({_rel(first)}): "
                 "the forward pass or the loss differs")
     elif first.kind == "grads":
         text = (f"{first.name} step-0 gradient differs from the reference by {_rel(first)}; the loss at step 0 "
                 "matches, so the forward pass and the loss are right and the backward pass is not")
     elif first.kind == "losses":
-        text = (f"loss diverged from the reference at step {first.step}: {first.got:.6g} vs {first.expected:.6g} "
+        text = (f"loss diverged from the reference at step {first.step}: {' vs '.join(_pair(first))} "
                 f"({_rel(first)}; {first.over} of {steps} steps over); the loss at step 0 and the step-0 gradients "
                 "match, so the update differs")
     else:

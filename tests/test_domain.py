@@ -6,26 +6,46 @@ given or drawn, and inputs in other precisions and memory layouts; every call is
 against the contract and against the oracle within bounds derived for that very call
 (tests/calls.py, tests/envelope.py). The default run is derandomized (the same examples every
 time); --max-examples, --hypothesis-seed and --hypothesis-profile=deep explore more. A failure is
-shrunk to the smallest example and printed with the command that replays exactly it.
+shrunk to a small example and printed with the command that replays exactly it.
+
+Shrinking is bounded by work, not time, so that the verdict and the example printed are the same
+on every machine: after the first failure, at most SHRINK_TRIES more examples are run (each costs
+the oracle's reference and its shadows, ~1 s; unbounded, one Adam failure spent 69 s shrinking
+over 88 examples). Candidates past the budget are declined unrun; hypothesis's final replay of the
+smallest failing example always runs. The deep profile shrinks without a bound.
 """
 import pytest
 from hypothesis import example, given
 
 from conformance.loading import structure_of
 from tests import strategies
-from tests.calls import Unstable, check_example, replay_command
+from tests.calls import Unstable, check_example, final, replay_command
 from tests.strategies import Example
+
+SHRINK_TRIES = 24
 
 
 def test_domain(impl, request):
     replay = replay_command(impl, request.config)
     free = request.config.getoption("hypothesis_profile", None) == "deep"
+    tries = None  # examples run since the first failure (None: no failure yet)
 
     @given(strategies.examples(free_shapes=free))
     @example(strategies.LONG_RUN)
     @example(strategies.AWKWARD_INPUTS)
     def calls_conform(example):
-        check_example(impl, example, replay)
+        nonlocal tries
+        if tries is not None:
+            if tries >= SHRINK_TRIES and not free and not final():
+                return  # past the shrinking budget: declined unrun
+            tries += 1
+        try:
+            check_example(impl, example, replay)
+        except Unstable:
+            raise
+        except BaseException:
+            tries = 0 if tries is None else tries
+            raise
 
     calls_conform()
 
