@@ -13,7 +13,7 @@ import pytest
 from implementations.contract import Config
 from conformance.data import make_data
 from tests import oracle as reference
-from tests.start import shapes_of
+from tests.start import digest, shapes_of
 
 pytestmark = pytest.mark.selftest
 BOUND = 1e-6
@@ -77,3 +77,31 @@ def test_oracle_training_matches_torch(model, bias, loss, optimizer):
     for k, v in t.items():
         err = np.abs(v.detach().numpy() - res.params[k]).max()
         assert err <= 1e-12, f"oracle {k} after {cfg.steps} {optimizer} steps differs from torch by {err:.1e}"
+
+
+@pytest.mark.parametrize("model,optimizer,steps", [("two_layer", "adam", 7), ("dynamic", "sgd", 5), ("two_layer", "sgd", 0)])
+def test_a_stored_reference_is_the_computed_one(tmp_path, monkeypatch, model, optimizer, steps):
+    """envelope.py keeps slow references on disk for other processes: what they read back must be
+    exactly what they would have computed."""
+    from tests import envelope
+
+    monkeypatch.setattr(envelope, "_STORE", [tmp_path])
+    monkeypatch.setattr(envelope, "STORE_AFTER_S", 0.0)
+    monkeypatch.setattr(envelope, "_CACHE", {})
+    x, y, cfg, p = small(model, True, "mean", optimizer=optimizer, steps=steps, lr=1e-2, max_depth=2)
+    depths = [1, 0, 2, 2, 1][:steps] if model == "dynamic" else None
+    computed = envelope.reference(x, y, cfg.replace(dtype="float32"), p, depths)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    envelope._CACHE.clear()
+    read = envelope.reference(x, y, cfg.replace(dtype="float32"), p, depths)
+    assert read is not computed
+
+    def flat(tree, prefix=""):
+        for k, v in tree.items():
+            yield from flat(v, f"{prefix}{k}/") if isinstance(v, dict) else [(prefix + k, v)]
+
+    want, got = dict(flat({"run": computed.run, "spread": computed.spread})), dict(flat({"run": read.run,
+                                                                                         "spread": read.spread}))
+    assert want.keys() == got.keys()
+    assert all(np.array_equal(want[k], got[k]) for k in want), [k for k in want if not np.array_equal(want[k], got[k])]
+    assert digest(x, y, read.cfg) == digest(x, y, computed.cfg) and read.horizon == computed.horizon
