@@ -88,6 +88,8 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {text}")
     for word in TAG_WORDS:
         config.addinivalue_line("markers", f"{word}: implementations tagged {word!r} in their TAGS")
+    if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: the groups still mark the tests
+        config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist runs in one worker")
     if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR and config.invocation_params.dir != ROOT:
         config.args = [str(SUITE)]  # run from elsewhere: the suite, wherever it was started
     from conformance import report

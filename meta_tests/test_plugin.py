@@ -40,6 +40,13 @@ def test_benchmark_only_collects_the_timings_alone():
     assert tests and all(t.startswith("tests/test_speed.py::test_tutorial_cell[") for t in tests), tests[:5]
 
 
+def test_runs_without_xdist():
+    """-p no:xdist (the README's way to one process): the tests' xdist groups stay known markers."""
+    proc = pytest_in(ROOT, "tests", "-p", "no:xdist", "--collect-only", "-q", "-k", "numpy_manual")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert any("::" in line for line in proc.stdout.splitlines()), proc.stdout[-2000:]
+
+
 def matrix(data) -> dict:
     return {i["name"]: (i["verdict"], {f: (c["status"], c["fail"]) for f, c in i["cells"].items()})
             for i in data["implementations"]}
