@@ -1,11 +1,17 @@
-"""Measure how close correct implementations come to the envelope's bounds (tests/envelope.py).
+"""Measure the envelope's margins (tests/envelope.py), both ways.
 
     .venv/bin/python -m meta_tests.margins [EXAMPLES] [MODULE ...]
+    .venv/bin/python -m meta_tests.margins --bugs
 
-Draws EXAMPLES domain examples (tests/strategies.py, not derandomized) per implementation (the
-bundled ones and the correct modules in meta_tests/correct/, or those named) and prints, per
-implementation and kind (losses, step-0 grads, final params), the largest error / spread over
-every call: the margin correct code needs. MARGIN in tests/envelope.py must stay well above it.
+The first draws EXAMPLES domain examples (tests/strategies.py, not derandomized) per
+implementation (the bundled ones and the correct modules in meta_tests/correct/, or those named)
+and prints, per implementation and kind (losses, step-0 grads, final params), the largest
+error / spread over every call: the margin correct code needs. MARGIN must stay well above it.
+
+--bugs runs each catalogued bug that the oracle comparison catches (trajectory and domain
+families) on its cell in both precisions and on the domain family's two fixed examples, and
+prints by how many times its largest disagreement exceeds the bound: how far from the bound
+real bugs are.
 """
 import sys
 from collections import defaultdict
@@ -51,7 +57,49 @@ def measure(impl, examples: int) -> dict:
     return dict(worst), calls[0]
 
 
+def bug_margins():
+    import tempfile
+    from pathlib import Path
+
+    from meta_tests.catalogue import BUGS
+    from tests.envelope import findings
+    from tests.start import setup
+
+    state.take_baseline()
+    folder = Path(tempfile.mkdtemp())
+    for bug in BUGS:
+        if bug.family not in ("test_trajectory", "test_domain"):
+            continue
+        path = folder / f"{bug.id}.py"
+        path.write_text(bug.text())
+        impl = load(str(path))
+        worst = []
+        runs = [setup(impl, 0, dtype) for dtype in ("float64", "float32")]
+        for example in (strategies.LONG_RUN, strategies.AWKWARD_INPUTS):
+            for call in example.calls:
+                x, y, cfg, _ = build(impl, example, call, impl.claims())
+                try:
+                    runs.append((x, y, with_lr(impl, x, y, cfg, call.lr_fraction)[0]))
+                except Exception:
+                    pass
+        for x, y, cfg in runs:
+            try:
+                got = impl.run(x, y, cfg)
+                ref = reference_for(got, x, y, cfg)
+            except Exception as e:
+                worst.append((np.inf, f"raises {type(e).__name__}"))
+                continue
+            found = findings(got, ref)
+            if found:
+                f = max(found, key=lambda f: f.ratio)
+                worst.append((f.ratio, f"{cfg.dtype} {f.kind} {f.name or ''} step {f.step}"))
+        best = max(worst, default=(0.0, "not caught here"))
+        print(f"{bug.id:32s} {best[0]:10.3g} x the bound  ({best[1]})", flush=True)
+
+
 def main(argv):
+    if argv[:1] == ["--bugs"]:
+        return bug_margins()
     examples = int(argv[0]) if argv else 20
     specs = argv[1:] or [s for s in bundled_specs() if is_implementation(s)] + CORRECT
     state.take_baseline()
