@@ -39,7 +39,13 @@ correction, eps inside the root and moments carried over are not reached there (
 cell is SGD) and are caught by the drawn examples; x not converted and aliased results by the
 dtype and re-read checks, not by a distance.
 """
+import hashlib
+import os
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -123,11 +129,6 @@ STORE_AFTER_S = 0.25
 
 
 def _store_dir():
-    import hashlib
-    import os
-    import tempfile
-    from pathlib import Path
-
     here = Path(__file__).parent
     code = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("oracle.py", "envelope.py"))).hexdigest()[:16]
     top = Path(tempfile.gettempdir()) / f"nn-conformance-references-{os.getuid()}"
@@ -138,8 +139,6 @@ def _store_dir():
         (top / code).mkdir(exist_ok=True)
         for old in top.iterdir():
             if old.name != code:  # references of other code
-                import shutil
-
                 shutil.rmtree(old, ignore_errors=True)
     except OSError:
         return None
@@ -178,8 +177,6 @@ def _stored(key, as_run, unused):
 
 
 def _store(key, ref: "Reference"):
-    import os
-
     path = _path(key)
     if path is None:
         return
@@ -200,8 +197,6 @@ def _store(key, ref: "Reference"):
 
 @np.errstate(over="ignore", invalid="ignore")
 def _reference(x64, y64, cfg, base, start, depths, unused, key=None):
-    import time
-
     began = time.perf_counter()
     ref = _run(x64, y64, base, unused)
     # shadow 0 is the oracle in cfg.dtype: in float64 that is the reference itself
