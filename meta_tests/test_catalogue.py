@@ -111,3 +111,30 @@ def test_a_module_that_cannot_run_its_cell_gets_one_line(pytester, case):
     failures = run_suite(pytester, [path])
     assert [n.split("::")[1] for n, _ in failures] == [f"test_own_cell_runs[{case}]"], failures
     assert re.search(message, failures[0][1]), failures[0][1]
+
+
+ONCE_WRONG = '''
+
+_train, _trained = train, [0]
+
+
+def train(x, y, cfg):  # wrong once, on the tenth call that trains: its result depends on the calls before it
+    out = _train(x, y, cfg)
+    if cfg.steps:
+        _trained[0] += 1
+        if _trained[0] == 10:
+            out["losses"] = np.asarray(out["losses"]) * 1.5
+    return out
+'''
+
+
+def test_a_result_that_depends_on_earlier_calls_is_named(pytester):
+    """An example that fails once and passes when hypothesis replays it is not a flaky suite: the
+    failure says that the calls before it decided the result."""
+    path = pytester.path / "once_wrong.py"
+    path.write_text((ROOT / "meta_tests" / "correct" / "student.py").read_text() + ONCE_WRONG)
+    failures = run_suite(pytester, [path], str(ROOT / "tests" / "test_domain.py"))
+    assert [n.split("::")[1] for n, _ in failures] == ["test_domain[once_wrong]"], failures
+    text = failures[0][1]
+    assert re.search(r"failed and then passed when run again in the same process: the result depends on calls "
+                     r"made before it .* The first failure: loss at step 0 is", text), text[-3000:]

@@ -16,10 +16,12 @@ smallest failing example always runs. The deep profile shrinks without a bound.
 """
 import pytest
 from hypothesis import example, given
+from hypothesis.errors import FlakyFailure
 
 from conformance.loading import structure_of
 from tests import strategies
 from tests.calls import Unstable, check_example, final, replay_command
+from tests.compare import fail
 from tests.strategies import Example
 
 SHRINK_TRIES = 24
@@ -47,7 +49,15 @@ def test_domain(impl, request):
             tries = 0 if tries is None else tries
             raise
 
-    calls_conform()
+    try:
+        calls_conform()
+    except FlakyFailure as e:  # the same example failed, then passed: the calls before it decided
+        first = e.exceptions[0]
+        first = first.__cause__ or first  # hypothesis wraps pytest's failure (a BaseException)
+        fail("an example failed and then passed when run again in the same process: the result depends on "
+             "calls made before it (state kept between calls, such as a cache keyed by shape, optimizer moments "
+             "or a compiled step that keeps its first settings). The first failure: "
+             + str(getattr(first, "msg", first)).rsplit(" [", 1)[0], impl)
 
 
 def test_replay(impl, request):

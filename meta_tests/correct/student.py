@@ -2,7 +2,7 @@
 
 It imports nothing from the suite, reads cfg by attribute, returns a plain dict, and does
 its own input checks. The suite's self-test runs the whole suite on it and expects a pass:
-`pytest --impl tests/plugins/student.py`.
+`pytest --impl meta_tests/correct/student.py`.
 """
 import numpy as np
 
