@@ -11,7 +11,6 @@ Works under pytest-xdist: everything it needs travels in each report's user_prop
 import html
 import json
 import math
-import os
 import shlex
 import sys
 import time

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 

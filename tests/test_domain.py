@@ -18,7 +18,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis.errors import FlakyFailure
 
-from conformance.loading import structure_of
 from tests import strategies
 from tests.calls import Unstable, check_example, final, replay_command
 from tests.compare import fail

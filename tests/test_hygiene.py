@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from conformance import state
-from conformance.data import make_data
 from tests.compare import assert_unchanged, fail, inputs_copy
 from tests.start import setup
 
