@@ -370,12 +370,7 @@ def restore(target: dict, changes=None) -> list:
     changes = diff(target, snapshot()) if changes is None else changes
     if not changes:
         return []
-    reg = registry()
-    for change in changes:
-        try:
-            put(change.setting, change.before, reg)
-        except Exception:
-            pass
+    _put_all(changes, "before")
     left = {c.setting for c in diff(target, snapshot())}
     return [c for c in changes if c.setting in left]
 
@@ -386,20 +381,21 @@ def applied(changes):
     if not changes:
         yield
         return
-    reg = registry()
-    for change in changes:
-        try:
-            put(change.setting, change.after, reg)
-        except Exception:
-            pass
+    _put_all(changes, "after")
     try:
         yield
     finally:
-        for change in changes:
-            try:
-                put(change.setting, change.before, reg)
-            except Exception:
-                pass
+        _put_all(changes, "before")
+
+
+def _put_all(changes, side: str):
+    """Give every changed setting its value before or after the change (what cannot be set stays)."""
+    reg = registry()
+    for change in changes:
+        try:
+            put(change.setting, getattr(change, side), reg)
+        except Exception:
+            pass
 
 
 _FILTER_OBJECTS = {}  # normalised filter -> the real filter tuple, to put filters back as they were
