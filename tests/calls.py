@@ -22,7 +22,7 @@ from tests import oracle
 from tests.compare import (assert_arrays, assert_unchanged, changed_since, diagnosed, explain, fail, inputs_copy,
                            reference_for, result_copy)
 from tests.envelope import findings
-from tests.start import drawn_depths
+from tests.start import drawn_depths, own_init
 
 OTHER = {"float32": "float64", "float64": "float32"}
 UNSTABLE = 1e2  # the oracle's loss growing past this many times its start: outside the stable range
@@ -76,10 +76,7 @@ def build(impl, example, call, claims):
 def with_lr(impl, x, y, cfg, fraction):
     """cfg with its learning rate: the fraction of the largest the oracle trains stably with,
     from the start this call will have (for a drawn init, a 0-step call tells which)."""
-    start = cfg.init
-    if start is None:
-        probe = cfg.replace(steps=0, depths=() if cfg.depths is not None else None)
-        start = impl.run(x, y, probe)["init"]
+    start = cfg.init if cfg.init is not None else own_init(impl, cfg, x, y)
     x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
     depths = sorted(set(cfg.depths or ())) or (range(cfg.max_depth + 1) if cfg.model == "dynamic" else (0,))
     try:
