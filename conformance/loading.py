@@ -16,7 +16,6 @@ from implementations.contract import RESULT_KEYS, STRUCTURAL, Config
 
 BUNDLED = ROOT / "implementations"
 ORACLE = ROOT / "tests" / "oracle.py"
-CHAPTERS = ("warmup", "autograd", "nn", "fast")
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax", "numpy")
 
 # The 16 structural combinations of the contract, in a fixed order.
@@ -320,10 +319,6 @@ def shown_path(path) -> str:
         if candidate.is_relative_to(here):
             return str(candidate.relative_to(here))
     return str(path)
-
-
-def chapter(impl: Impl) -> str:
-    return next((t for t in impl.tags if t in CHAPTERS), "other")
 
 
 # ----------------------------------------------------------------- devices

@@ -173,12 +173,6 @@ def _marks(impl):
 
 
 @pytest.fixture(scope="session")
-def all_impls(request):
-    """Every implementation under test, for checks that run them side by side."""
-    return request.config.stash[IMPLS]
-
-
-@pytest.fixture(scope="session")
 def bystanders(request):
     """others(impl): implementations to run in between two calls of impl: the oracle, and for each
     framework impl uses, another implementation under test that uses it (for a lone plug-in, a

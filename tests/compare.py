@@ -3,7 +3,6 @@ settings and what is off; the heavy comparison of a run against the oracle (test
 with its evidence read in order. They hide themselves from tracebacks; the report appends the
 command that reproduces the failing test.
 """
-import math
 
 import numpy as np
 import pytest
@@ -20,15 +19,6 @@ def fail(message: str, impl, cfg=None, seed=None):
     __tracebackhide__ = True
     where = tag(impl, cfg, seed) if cfg is not None else f"[{impl.name}]"
     pytest.fail(f"{message} {where}", pytrace=False)
-
-
-def rel_error(actual, expected) -> float:
-    """Norm-wise relative error ||a - e|| / ||e|| (absolute where e is all zeros)."""
-    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if a.shape != e.shape:
-        return math.inf
-    scale = np.linalg.norm(e)
-    return float(np.linalg.norm(a - e) / (scale if scale > 0 else 1.0))
 
 
 # ----------------------------------------------------------------- arrays and inputs

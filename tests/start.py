@@ -2,7 +2,6 @@
 import numpy as np
 
 from conformance.data import make_data
-from conformance.loading import structure_of
 from implementations.contract import Config, param_shapes
 
 
@@ -45,10 +44,6 @@ def dynamic_changes(impl) -> dict:
 
 def shapes_of(cfg: Config, x, y) -> dict:
     return param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
-
-
-def cell_structure(impl) -> dict:
-    return structure_of(impl.config)
 
 
 _RUNS = {}
