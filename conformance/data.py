@@ -3,6 +3,12 @@ import numpy as np
 
 LAYOUTS = ("C", "fortran", "strided", "reversed")  # each may also be read-only
 
+# The sizes and precision at which structures besides the cell's are probed and checked (any
+# sizes are valid): one shape for all, so that a module that compiles per shape, precision and
+# depth compiles each structure's graphs once, in the probe, and reuses them in the checks.
+SMALL = {"batch": 8, "d_in": 12, "hidden": 9, "d_out": 3}
+SMALL_DTYPE = "float64"
+
 
 def make_data(cfg, seed: int, shape=None, dtype=None):
     """x (N, D_in) and y (N, D_out) for cfg: x from cfg.data (randn or U(-1, 1)), y randn.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conformance import ROOT, state
-from conformance.data import make_data
+from conformance.data import SMALL, SMALL_DTYPE, make_data
 from implementations.contract import RESULT_KEYS, STRUCTURAL, Config
 
 BUNDLED = ROOT / "implementations"
@@ -96,7 +96,8 @@ class Impl:
 
     def probe(self) -> dict:
         """{structure id: (verdict, detail)}: 'refused' (NotImplementedError naming the field),
-        'claimed' (a one-step call at the cell's sizes returned), or 'broken' (it raised anything
+        'claimed' (a one-step call returned: the cell's own at its sizes, any other at the
+        sizes and precision its checks use, so that a compiled module compiles them once), or 'broken' (it raised anything
         else, or NotImplementedError without naming the field: a claim that the checks will test)."""
         if self._probe is None:
             self._probe = {structure_id(s): self._try(s) for s in STRUCTURES}
@@ -106,6 +107,8 @@ class Impl:
 
     def _try(self, structure):
         cfg = self.config.replace(**structure, steps=1, init=None, depths=None)
+        if structure != structure_of(self.config):
+            cfg = cfg.replace(**SMALL, dtype=SMALL_DTYPE)
         x, y = make_data(cfg, 0)
         try:
             self.run(x, y, cfg)

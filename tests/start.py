@@ -1,7 +1,7 @@
 """How a check starts a run: the implementation's tutorial cell, its own init, data."""
 import numpy as np
 
-from conformance.data import make_data
+from conformance.data import SMALL, make_data
 from implementations.contract import Config, param_shapes
 
 
@@ -29,8 +29,9 @@ def drawn_depths(seed: int, steps: int, max_depth: int) -> tuple:
 
 
 def small_sizes() -> dict:
-    """Sizes for checking the structures besides the cell's (any sizes are valid)."""
-    return {"batch": 8, "d_in": 12, "hidden": 9, "d_out": 3}
+    """Sizes for checking the structures besides the cell's (any sizes are valid); the probe
+    calls them at these sizes too (conformance.data.SMALL)."""
+    return dict(SMALL)
 
 
 def dynamic_changes(impl) -> dict:
