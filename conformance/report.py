@@ -371,7 +371,8 @@ def speed_lines(rows, gpu_reason=""):
     for r in rows:
         us = f"{num(r['us_per_step'], '.1f')} [{num(r['us_low'], '.1f')}, {num(r['us_high'], '.1f')}]"
         ratio = f"{num(r['floor_ratio'], '.2f')} [{num(r['ratio_low'], '.2f')}, {num(r['ratio_high'], '.2f')}]"
-        blocks = f"{r['blocks']}" + (f" ({r['disturbed']} disturbed)" if r["disturbed"] else "")
+        blocks = f"{r['blocks']}" + (f" in {r['passes']} passes" if r.get("passes", 1) > 1 else "") + \
+            (f" ({r['disturbed']} disturbed)" if r["disturbed"] else "")
         if r["busy"]:
             blocks += f"  machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun"
         yield fmt.format(r["implementation"], r["group"], ",".join(map(str, r["size"])), us, ratio,

@@ -20,8 +20,8 @@ BUSY = 0.25  # a block during which other processes used more than this share of
 BUSY_ROW = 0.10  # a row whose blocks overall saw more than this share used by others is flagged
 OUTLIER = 6.0  # a block whose long call took longer than median + OUTLIER x MAD is disturbed
 WIDTH = 0.05  # rounds are added until the ratio's interval is within +-WIDTH of its median ...
-MIN_BLOCKS, MAX_BLOCKS = 15, 41  # ... between these many blocks ...
-TIME_CAP = 15.0  # ... or this many seconds
+MIN_BLOCKS, MAX_BLOCKS = 21, 42  # ... between these many blocks ...
+TIME_CAP = 24.0  # ... or this many seconds
 
 
 def median_interval(values, level=LEVEL) -> tuple:

@@ -38,6 +38,11 @@ def test_benchmark_only_collects_the_timings_alone():
     proc = pytest_in(ROOT, "tests", "--collect-only", "-q", "--benchmark-only")
     tests = [line for line in proc.stdout.splitlines() if "::" in line]
     assert tests and all(t.startswith("tests/test_speed.py::test_tutorial_cell[") for t in tests), tests[:5]
+    # the passes are spread over the run: every implementation's first pass before any second one
+    passes = [int(re.search(r"-pass(\d+)\]", t)[1]) for t in tests]
+    assert passes == sorted(passes) and len(set(passes)) > 1, tests
+    first = [t for t, p in zip(tests, passes) if p == 1]
+    assert len(first) == 14 and len(tests) == len(first) * len(set(passes)), tests
 
 
 def test_runs_without_xdist():

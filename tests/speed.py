@@ -108,11 +108,19 @@ class BusyMeter:
 
 class Floor:
     """The floor: the step's matrix products alone, into preallocated outputs, called from Python,
-    no elementwise work; with the faster of torch.mm (MKL) and numpy.dot (OpenBLAS) for this shape
-    (chosen once, by the better of five tries each). run(steps) runs that many steps of products,
-    at the depths the implementation's run used in their proportions, so that it is timed exactly
-    the way the implementation is: a call of many steps, in the same kind of round, in the same
-    blocks, with the same thread settings."""
+    no elementwise work. run(steps) runs that many steps of products, at the depths the
+    implementation's run used in their proportions, so that it is timed exactly the way the
+    implementation is: a call of many steps, in the same kind of round, in the same blocks, with
+    the same thread settings.
+
+    The library is numpy.dot (OpenBLAS), or torch.mm (MKL) where that is faster by more than
+    SWITCH: medians of seven alternating rounds each. Chosen with that margin because a choice
+    made by the better of a few tries flipped between runs (fast_numpy's floor: 359 us with NumPy
+    in one run, 480 us with torch in the next) and moved the ratio by as much as the flip. One
+    floor per shape and depth mix is made in a session (floor()), so every implementation of a
+    shape is measured against the same one."""
+
+    SWITCH = 0.05
 
     def __init__(self, n, d_in, h, d_out, dtype="float32", depths=None):
         import torch
@@ -130,9 +138,15 @@ class Floor:
             candidates["numpy"].append(functools.partial(_numpy_products, pairs))
             candidates["torch"].append(functools.partial(_torch_products, tensors))
             self.weights.append(count / counts.sum())
-        cost = {lib: sum(w * min(round_times(step, 5)) for w, step in zip(self.weights, steps))
-                for lib, steps in candidates.items()}
-        self.library = min(cost, key=cost.get)
+        times = {lib: [] for lib in candidates}
+        for lib, steps in candidates.items():  # warm both up
+            for step in steps:
+                step()
+        for _ in range(7):
+            for lib, steps in candidates.items():
+                times[lib].append(sum(w * timed(step) for w, step in zip(self.weights, steps)))
+        cost = {lib: float(np.median(t)) for lib, t in times.items()}
+        self.library = "torch" if cost["torch"] < (1 - self.SWITCH) * cost["numpy"] else "numpy"
         self.steps = candidates[self.library]
 
     def run(self, steps: int):
@@ -140,6 +154,19 @@ class Floor:
         for weight, step in zip(self.weights, self.steps):
             for _ in range(max(1, round(weight * steps))):
                 step()
+
+
+_FLOORS = {}
+
+
+def floor(n, d_in, h, d_out, dtype="float32", depths=None) -> Floor:
+    """The session's floor for this shape, precision and mix of depths (made once)."""
+    counts = tuple(np.bincount(np.asarray(depths, dtype=int)).tolist()) if depths is not None and len(depths) else ()
+    total = sum(counts) or 1
+    key = (n, d_in, h, d_out, str(dtype), tuple(round(c / total, 3) for c in counts))
+    if key not in _FLOORS:
+        _FLOORS[key] = Floor(n, d_in, h, d_out, dtype, depths)
+    return _FLOORS[key]
 
 
 def _numpy_products(pairs):
