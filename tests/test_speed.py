@@ -54,9 +54,17 @@ class Measurement:
     floor: object
     depths: object
     first: float
-    rounds: int  # per pass
+    rounds: int = 0  # per pass
     blocks: list = field(default_factory=list)
     passes: int = 0
+
+    def untimed(self, impl, extra: int, reverse: bool) -> dict:
+        """A block's untimed part: the 1-step call and the floor over `extra` steps, in alternating
+        order, then a pause."""
+        calls = [("t1", lambda: impl.run(self.x, self.y, self.short)), ("floor", lambda: self.floor.run(extra))]
+        out = {k: speed.timed(fn) for k, fn in (calls[::-1] if reverse else calls)}
+        speed.settle()
+        return out
 
 
 _MEASURED = {}  # (group, implementation) -> Measurement
@@ -73,11 +81,8 @@ def measure(impl, cfg, benchmark, record_property, peak, group, passes=1):
     def setup():  # untimed by pytest-benchmark: the block's 1-step call and floor, then a pause
         speed.settle()
         meter.mark()
-        calls = [("t1", lambda: impl.run(m.x, m.y, m.short)), ("floor", lambda: m.floor.run(max(cfg.steps - 1, 1)))]
         block.clear()
-        for k, fn in calls[::-1] if len(blocks) % 2 else calls:
-            block[k] = speed.timed(fn)
-        speed.settle()
+        block.update(m.untimed(impl, max(cfg.steps - 1, 1), reverse=len(blocks) % 2 == 1))
 
     def teardown(*_):
         block["busy"] = meter.mark()
@@ -112,19 +117,18 @@ def start(impl, cfg, passes) -> Measurement:
     floor = speed.floor(x.shape[0], x.shape[1], cfg.hidden, y.shape[1], cfg.dtype, res.get("depths"))
     short = cfg.replace(steps=1)
     impl.run(x, y, short)  # a 1-step call may compile a program of its own
-    extra = max(cfg.steps - 1, 1)
+    m = Measurement(x, y, short, floor, res.get("depths"), first)
     pilot = []
     for i in range(PILOT):
         speed.settle()
-        calls = [("t1", lambda: impl.run(x, y, short)), ("floor", lambda: floor.run(extra))]
-        b = {k: speed.timed(fn) for k, fn in (calls[::-1] if i % 2 else calls)}
-        speed.settle()
+        b = m.untimed(impl, max(cfg.steps - 1, 1), reverse=i % 2 == 1)
         b["ts"] = speed.timed(lambda: impl.run(x, y, cfg))
         pilot.append(b)
     seconds = sum(b["t1"] + b["floor"] + b["ts"] + 0.2 for b in pilot) / len(pilot)
     rounds = min(timing.blocks_needed([(b["ts"] - b["t1"]) / b["floor"] for b in pilot]),
                  max(int(timing.TIME_CAP / seconds), 3 * passes))
-    return Measurement(x, y, short, floor, res.get("depths"), first, rounds=-(-rounds // passes))
+    m.rounds = -(-rounds // passes)
+    return m
 
 
 @pytest.mark.parametrize("part", range(1, PASSES + 1), ids=lambda p: f"pass{p}")
