@@ -96,9 +96,10 @@ class Impl:
 
     def probe(self) -> dict:
         """{structure id: (verdict, detail)}: 'refused' (NotImplementedError naming the field),
-        'claimed' (a one-step call returned: the cell's own at its sizes, any other at the
-        sizes and precision its checks use, so that a compiled module compiles them once), or 'broken' (it raised anything
-        else, or NotImplementedError without naming the field: a claim that the checks will test)."""
+        'claimed' (a one-step call returned: the cell's own at its sizes, any other at the sizes
+        and precision its checks use, so that a compiled module compiles them once), or 'broken'
+        (it raised anything else, or NotImplementedError without naming the field: a claim that
+        the checks will test)."""
         if self._probe is None:
             self._probe = {structure_id(s): self._try(s) for s in STRUCTURES}
             if state.BASELINE:  # what the probe's calls left changed is not the next test's doing

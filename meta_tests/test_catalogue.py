@@ -38,9 +38,10 @@ def run_suite(pytester, module_paths, *where, isolate=False):
     in a fresh process, as a user starts it (default threads, no xdist worker variables)."""
     args = [*(where or [str(ROOT / "tests")]), *(f"--impl={p}" for p in module_paths), "-rf", *ARGS]
     if isolate:
-        for name in SET_BY_THIS_RUN:
-            pytester._monkeypatch.delenv(name, raising=False)
-        result = pytester.runpytest_subprocess(*args)
+        with pytest.MonkeyPatch.context() as env:
+            for name in SET_BY_THIS_RUN:
+                env.delenv(name, raising=False)
+            result = pytester.runpytest_subprocess(*args)
         out = result.stdout.str()
         return [(m, out) for m in re.findall(r"^FAILED (\S+)", out, re.M)]
     reprec = pytester.inline_run(*args)

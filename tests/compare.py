@@ -3,7 +3,6 @@ settings and what is off; the heavy comparison of a run against the oracle (test
 with its evidence read in order. They hide themselves from tracebacks; the report appends the
 command that reproduces the failing test.
 """
-
 import numpy as np
 import pytest
 

@@ -118,26 +118,25 @@ class Floor:
     made by the better of a few tries flipped between runs (fast_numpy's floor: 359 us with NumPy
     in one run, 480 us with torch in the next) and moved the ratio by as much as the flip. One
     floor per shape and depth mix is made in a session (floor()), so every implementation of a
-    shape is measured against the same one."""
+    shape is measured against the same one. mix: the share of steps at each depth (index = depth)."""
 
     SWITCH = 0.05
 
-    def __init__(self, n, d_in, h, d_out, dtype="float32", depths=None):
+    def __init__(self, n, d_in, h, d_out, dtype="float32", mix=(1.0,)):
         import torch
 
         rng = np.random.default_rng(0)
-        counts = np.bincount(np.asarray(depths, dtype=int)) if depths is not None and len(depths) else np.ones(1)
         candidates = {"numpy": [], "torch": []}
         self.weights = []
-        for depth, count in enumerate(counts):
-            if not count:
+        for depth, share in enumerate(mix):
+            if not share:
                 continue
             pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype),
                       np.empty((m, p), dtype=dtype)) for m, k, p in products(n, d_in, h, d_out, depth)]
             tensors = [tuple(torch.from_numpy(a) for a in pair) for pair in pairs]
             candidates["numpy"].append(functools.partial(_numpy_products, pairs))
             candidates["torch"].append(functools.partial(_torch_products, tensors))
-            self.weights.append(count / counts.sum())
+            self.weights.append(share)
         times = {lib: [] for lib in candidates}
         for lib, steps in candidates.items():  # warm both up
             for step in steps:
@@ -161,11 +160,11 @@ _FLOORS = {}
 
 def floor(n, d_in, h, d_out, dtype="float32", depths=None) -> Floor:
     """The session's floor for this shape, precision and mix of depths (made once)."""
-    counts = tuple(np.bincount(np.asarray(depths, dtype=int)).tolist()) if depths is not None and len(depths) else ()
-    total = sum(counts) or 1
-    key = (n, d_in, h, d_out, str(dtype), tuple(round(c / total, 3) for c in counts))
+    counts = np.bincount(np.asarray(depths, dtype=int)) if depths is not None and len(depths) else np.ones(1)
+    mix = tuple(float(c) for c in counts / counts.sum())
+    key = (n, d_in, h, d_out, str(dtype), mix)
     if key not in _FLOORS:
-        _FLOORS[key] = Floor(n, d_in, h, d_out, dtype, depths)
+        _FLOORS[key] = Floor(n, d_in, h, d_out, dtype, mix)
     return _FLOORS[key]
 
 
