@@ -147,6 +147,12 @@ BUGS = [
          ("TAGS = (\"numpy\",)\n", "TAGS = (\"numpy\",)\nMOMENTS = {}  # Adam's moments, kept for the next call\n")),
         "test_domain", r"loss diverged from the reference|after \d+ steps? differs from the reference"),
     # --- a compiled step that bakes a value in
+    Bug("keras_sgd_lr_in_float32", "correct/keras_layers",
+        (("    ys = tf.constant(np.asarray(y, dtype=cfg.dtype))\n",
+          "    ys = tf.constant(np.asarray(y, dtype=cfg.dtype))\n    sgd = keras.optimizers.SGD(learning_rate=cfg.lr)\n"),
+         ("            for k in used:\n                variables[k].assign_sub(cfg.lr * grads[k])\n",
+          "            sgd.apply_gradients([(grads[k], variables[k]) for k in used])\n")),
+        "test_trajectory", r"the update differs.*float64\]", r"rounded to float32"),
     Bug("jit_step_keeps_first_lr", "correct/jax_style",
         (("@functools.cache\ndef stepper(model, loss, optimizer, depth):",
           "STEPPERS = {}\n\n\ndef stepper(model, loss, optimizer, depth, lr):\n"

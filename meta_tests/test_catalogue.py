@@ -15,7 +15,8 @@ pytestmark = pytest.mark.selftest
 ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "--report=none")
 CORRECT = ["meta_tests/correct/student.py", "tests/oracle.py", "meta_tests/correct/einsum_numpy.py",
            "meta_tests/correct/tutorial_nn.py", "meta_tests/correct/torch_func.py",
-           "meta_tests/correct/jax_style.py", "meta_tests/correct/tf2_eager.py"]
+           "meta_tests/correct/jax_style.py", "meta_tests/correct/jax_scan.py", "meta_tests/correct/tf2_eager.py",
+           "meta_tests/correct/keras_layers.py"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -65,8 +66,9 @@ def test_suite_catches(pytester, bug: Bug):
 
 @pytest.mark.parametrize("module", CORRECT, ids=lambda m: m.rpartition("/")[2].removesuffix(".py"))
 def test_correct_modules_in_other_styles_pass(pytester, module):
-    """NumPy (a student's, and einsum), the oracle, the tutorial's own nn code, torch.func, JAX and
-    TensorFlow 2, each through the whole suite: no failure, so no bug named either."""
+    """NumPy (a student's, and einsum), the oracle, the tutorial's own nn code, torch.func, JAX (a
+    jitted step, and the whole run as one scan), TensorFlow 2 and Keras 3, each through the whole
+    suite: no failure, so no bug named either."""
     failures = run_suite(pytester, [ROOT / module])
     assert not failures, "\n".join(f"{n}: {t}" for n, t in failures)
 

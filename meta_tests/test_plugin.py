@@ -80,12 +80,17 @@ def test_the_same_matrix_in_random_order_and_under_xdist(tmp_path):
 
 
 def test_notes_say_what_draws_from_a_global_generator(tmp_path):
-    proc = pytest_in(ROOT, "tests/test_hygiene.py", f"--impl={ROOT / 'meta_tests' / 'correct' / 'tutorial_nn.py'}",
-                     f"--report={tmp_path}")
+    """Each note names the generator drawn from and the way to leave it alone in that framework."""
+    correct = ROOT / "meta_tests" / "correct"
+    proc = pytest_in(ROOT, "tests/test_hygiene.py", f"--impl={correct / 'tutorial_nn.py'}",
+                     f"--impl={correct / 'keras_layers.py'}", f"--report={tmp_path}")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert re.search(r"^tutorial_nn +pass\* ", proc.stdout, re.M), proc.stdout[-2000:]
     assert re.search(r"^\* tutorial_nn · hygiene: draws from the torch global generator .*nn.utils.skip_init",
                      proc.stdout, re.M), proc.stdout[-2000:]
+    assert re.search(r"^\* keras_layers · hygiene: draws from the python random .*Keras layer.*seed=cfg.seed",
+                     proc.stdout, re.M), proc.stdout[-2000:]
+    assert "nn.Linear" not in re.search(r"^\* keras_layers .*", proc.stdout, re.M).group(0)
     cell = json.loads((tmp_path / "conformance.json").read_text())["implementations"][0]["cells"]["hygiene"]
     assert cell["status"] == "pass" and any("torch global generator" in n for n in cell["notes"])
 

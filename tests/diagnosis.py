@@ -94,6 +94,11 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
         if not np.isclose(cfg.lr, fixed) and fixed != cell_lr:
             out.append(Hypothesis(f"the learning rate is fixed at {fixed:g}, whatever cfg.lr says", "use cfg.lr",
                                   {"lr_fixed": fixed}))
+    lr32 = float(np.float32(cfg.lr))
+    if cfg.dtype == "float64" and lr32 != cfg.lr:
+        out.append(Hypothesis("the learning rate is rounded to float32 in a float64 run (Keras' optimizers keep "
+                              "learning_rate as a float32 variable)", "step with cfg.lr in float64 (with Keras: "
+                              "write the update yourself, variable.assign_sub(cfg.lr * grad))", {"lr_fixed": lr32}))
     if cfg.bias:
         out.append(Hypothesis("the biases get no gradient (they never change)", "backpropagate into the biases: "
                               "grad_b = the sum over rows of the layer's output gradient", {"frozen_bias": True}))

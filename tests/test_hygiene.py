@@ -117,6 +117,15 @@ FIXES = {
 }
 
 
+# who draws from a global generator without seeding it, and how to leave it alone
+DRAWERS = {
+    "torch global generator": "Building an nn.Linear does; to leave it alone, build layers with "
+                              "nn.utils.skip_init, or under torch.random.fork_rng().",
+    "python random": "Building a Keras layer whose initializer has no seed does; to leave it alone, give the "
+                     "initializers a seed (keras.initializers.GlorotUniform(seed=cfg.seed)).",
+}
+
+
 def test_global_generators(impl, record_property):
     """Each global generator is put in two different states before two identical calls.
     Seeding it (its states after the calls agree although they differed before) fails; a result
@@ -142,6 +151,5 @@ def test_global_generators(impl, record_property):
                                         "(the result must depend on cfg.seed alone)")
     drew = [g for g in a1 if g in b1 and a1[g] != b1[g]]
     if drew:
-        record_property("note", f"draws from the {', the '.join(drew)} without seeding it (building an nn.Linear "
-                                "does): tolerated, as the result does not depend on it. To leave it alone, build "
-                                "layers with nn.utils.skip_init, or under torch.random.fork_rng()")
+        record_property("note", f"draws from the {', the '.join(drew)} without seeding it: tolerated, as the result "
+                                "does not depend on it. " + " ".join(DRAWERS.get(g, "") for g in drew).strip())
