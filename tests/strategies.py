@@ -7,7 +7,7 @@ implementations recompile per shape, so many settings are drawn per shape); the 
 draws any size. Each Call fixes everything else the contract lets vary: the structure (one of
 those the implementation computes), precision, learning rate (a fraction of the largest the
 oracle trains stably with, derived at run time), step count (0 to 200; a long run of
-1000-1600 steps at a tiny size now and then), seed, data, init given or drawn, depths given or
+1000-2500 steps at a tiny size now and then), seed, data, init given or drawn, depths given or
 drawn, max_depth 0-5, what cfg.batch/d_in/d_out say, x and y in the other precision, and their
 memory layouts (C, Fortran, strided, negative strides; read-only or not).
 
@@ -23,7 +23,7 @@ from conformance.data import LAYOUTS
 # (N, D_in, H, D_out): 1 itself, odd sizes, a wide and a deep-ish hidden layer, D_out of 1
 POOL = ((1, 1, 1, 1), (5, 3, 4, 1), (7, 12, 5, 3), (16, 9, 24, 2), (33, 20, 11, 6))
 TINY = POOL[:2]  # where a long run goes
-LONG = (1000, 1600)
+LONG = (1000, 2500)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def examples(draw, free_shapes=False):
 
 # Always tried first, for every implementation: a long run at a tiny size, and the awkward inputs.
 LONG_RUN = Example(shape=POOL[1], data_seed=1, calls=(
-    Call(structure=0, dtype="float64", lr_fraction=0.3, steps=1200, seed=1, depth_seed=1),
+    Call(structure=0, dtype="float64", lr_fraction=0.3, steps=2100, seed=1, depth_seed=1),
     Call(structure=0, dtype="float32", lr_fraction=0.03, steps=40, seed=2),
     Call(structure=0, dtype="float32", lr_fraction=0.3, steps=25, seed=3)))  # the same structure again
 AWKWARD_INPUTS = Example(shape=POOL[2], data_seed=2, calls=(
