@@ -236,6 +236,10 @@ BUGS = [
     Bug("no_input_validation", "numpy_manual",
         (("shapes = check(x, y, cfg)", "shapes = {'w1': (x.shape[-1], cfg.hidden), 'w2': (cfg.hidden, y.shape[-1])}"),),
         "test_bad_input", r"x_with_nan: no error raised"),
+    Bug("init_extra_key_ignored", "correct/student",
+        (("        if set(cfg.init) != set(shapes):\n"
+          "            raise ValueError(f\"init has keys {sorted(cfg.init)}, expected {sorted(shapes)}\")\n", ""),),
+        "test_bad_input", r"init_extra_key: no error raised"),
     # --- hygiene: process-wide state, by the call
     Bug("seeds_numpy_globally", "numpy_manual", (("p = start(cfg, shapes)", "np.random.seed(cfg.seed)\n    p = start(cfg, shapes)"),),
         "test_hygiene", r"seeds the numpy global generator"),

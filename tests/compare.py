@@ -3,6 +3,8 @@ settings and what is off; the heavy comparison of a run against the oracle (test
 with its evidence read in order. They hide themselves from tracebacks; the report appends the
 command that reproduces the failing test.
 """
+import copy
+
 import numpy as np
 import pytest
 
@@ -65,14 +67,18 @@ def inputs_copy(x, y, cfg) -> tuple:
     """Copies of everything the caller passed, to prove afterwards that nothing changed."""
     init = None if cfg.init is None else {k: np.array(v, copy=True) for k, v in cfg.init.items()}
     fields = {k: v for k, v in cfg.asdict().items() if k != "init"}
-    return x.copy(), y.copy(), fields, init
+    return copy.deepcopy(x), copy.deepcopy(y), fields, init  # x may be a list (a bad-input case)
 
 
 def assert_unchanged(before: tuple, x, y, cfg, impl):
     __tracebackhide__ = True
     x0, y0, fields, init = before
     for name, a, b in (("x", x, x0), ("y", y, y0)):
-        if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+        if not isinstance(b, np.ndarray):
+            same = a == b
+        else:
+            same = a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+        if not same:
             fail(f"train changed the caller's {name} in place", impl, cfg)
     changed = [k for k, v in cfg.asdict().items() if k != "init" and not (fields[k] is v or fields[k] == v)]
     if changed:

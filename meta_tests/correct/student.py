@@ -30,6 +30,8 @@ def _checked(x, y, cfg):
         raise ValueError(f"device {cfg.device} unavailable: NumPy runs on the CPU")
     shapes = {"w1": (x.shape[1], cfg.hidden), "b1": (cfg.hidden,), "w2": (cfg.hidden, y.shape[1]), "b2": (y.shape[1],)}
     if cfg.init is not None:
+        if set(cfg.init) != set(shapes):
+            raise ValueError(f"init has keys {sorted(cfg.init)}, expected {sorted(shapes)}")
         for k, s in shapes.items():
             if k not in cfg.init or np.shape(cfg.init[k]) != s:
                 raise ValueError(f"init {k} missing or not of shape {s}")
