@@ -23,6 +23,7 @@ class Bug:
     message: str  # a regex the failure message must match
     names: str = ""  # a regex the diagnosis must match ("likely: ..."), for a bug with a plain name
     isolate: bool = False  # run it in a fresh process: its damage cannot be put back, or only shows there
+    select: str = ""  # a -k expression that narrows the family to the tests that show the bug (a slow module)
 
     @property
     def path(self) -> Path:
@@ -158,7 +159,7 @@ BUGS = [
           "    ys = tf.constant(np.asarray(y, dtype=cfg.dtype))\n    sgd = keras.optimizers.SGD(learning_rate=cfg.lr)\n"),
          ("            for k in used:\n                variables[k].assign_sub(cfg.lr * grads[k])\n",
           "            sgd.apply_gradients([(grads[k], variables[k]) for k in used])\n")),
-        "test_trajectory", r"the update differs.*float64\]", r"rounded to float32"),
+        "test_trajectory", r"the update differs.*float64\]", r"rounded to float32", select="float64"),
     Bug("jit_step_keeps_first_lr", "correct/jax_style",
         (("@functools.cache\ndef stepper(model, loss, optimizer, depth):",
           "STEPPERS = {}\n\n\ndef stepper(model, loss, optimizer, depth, lr):\n"

@@ -53,7 +53,8 @@ def run_suite(pytester, module_paths, *where, isolate=False):
 def test_suite_catches(pytester, bug: Bug):
     path = pytester.path / f"{bug.id}.py"
     path.write_text(bug.text())
-    failures = run_suite(pytester, [path], str(ROOT / "tests" / f"{bug.family}.py"), isolate=bug.isolate)
+    where = [str(ROOT / "tests" / f"{bug.family}.py")] + (["-k", bug.select] if bug.select else [])
+    failures = run_suite(pytester, [path], *where, isolate=bug.isolate)
     assert failures, f"the suite passed the broken module {bug.id} ({bug.family} should catch it)"
     caught = [text for nodeid, text in failures if f"{bug.family}.py" in nodeid and re.search(bug.message, text)]
     assert caught, (f"{bug.id}: no failure in {bug.family} matching {bug.message!r}; failures were:\n"
