@@ -23,7 +23,8 @@ CLEARER = 10.0  # a hypothesis is named only if the oracle misses the numbers by
 WORK = 4e9  # multiply-adds a diagnosis may spend on replaying variants (about a second)
 WHOLE_RUN = 1.5e10  # and on replaying one whole run (the last step's gradients)
 PREFIX = 8  # steps replayed first: a variant that misses them is dropped before the whole replay (the
-# comparison takes the worst error over what it compares, so one that misses a prefix misses it all)
+# comparison takes the worst error over what it compares, so one that misses a prefix misses it all;
+# not for a variant that reports another step's gradients, which a prefix does not reach)
 
 
 @dataclass(frozen=True)
@@ -285,8 +286,9 @@ def diagnose(got: dict, ref, x, y, first_bad_step: int = 0, cell_lr=None) -> str
                 if cfg.steps * per_step > WHOLE_RUN:
                     continue
                 n_steps, complete = cfg.steps, True
+            prune = PREFIX < n_steps == steps and "grads_at" not in hyp.options
             try:
-                if PREFIX < n_steps == steps:  # a variant that misses the first steps misses the whole run
+                if prune:  # a variant that misses the first steps misses the whole run
                     run = variant(x64, y64, cfg, start, depths, PREFIX, hyp.options)
                     if _closeness({**observed, "losses": observed["losses"][:PREFIX]}, run, ref, PREFIX, False) > 1:
                         continue
