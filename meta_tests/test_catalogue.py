@@ -68,7 +68,7 @@ def test_suite_catches(pytester, bug: Bug):
 @pytest.mark.parametrize("module", CORRECT, ids=lambda m: m.rpartition("/")[2].removesuffix(".py"))
 def test_correct_modules_in_other_styles_pass(pytester, module):
     """NumPy (a student's, and einsum), the oracle, the tutorial's own nn code, torch.func, JAX (a
-    jitted step, and the whole run as one scan), TensorFlow 2 and Keras 3, each through the whole
+    jitted step, and a compiled scan over the steps), TensorFlow 2 and Keras 3, each through the whole
     suite: no failure, so no bug named either."""
     failures = run_suite(pytester, [ROOT / module])
     assert not failures, "\n".join(f"{n}: {t}" for n, t in failures)

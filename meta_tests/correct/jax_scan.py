@@ -1,4 +1,4 @@
-"""Correct, in another style: JAX, the whole training run as one compiled jax.lax.scan. It imports
+"""Correct, in another style: JAX, training as a compiled jax.lax.scan over the steps. It imports
 nothing from the suite: its own input checks, init and depths drawn with jax.random from
 cfg.seed. The dynamic model runs the shared layer max(depths) times and masks the passes past
 each step's depth (jnp.where), so one program serves every depth; a masked-out layer gets a zero
@@ -137,7 +137,8 @@ def train(x, y, cfg):
         else:
             depths = np.array(jax.random.randint(k_depth, (steps,), 0, cfg.max_depth + 1), dtype=np.int64)
         if steps == 0:
-            return {"losses": np.zeros(0, dtype=cfg.dtype), "init": init, "params": {k: a.copy() for k, a in init.items()},
+            params = {k: a.copy() for k, a in init.items()}
+            return {"losses": np.zeros(0, dtype=cfg.dtype), "init": init, "params": params,
                     **({"depths": depths} if dyn else {})}
         passes = int(depths.max()) if dyn else 0
         run = program(cfg.model, cfg.bias, cfg.loss, cfg.optimizer, passes)
