@@ -65,12 +65,31 @@ def test_suite_catches(pytester, bug: Bug):
                        + "\n".join(t.splitlines()[0] for t in caught[:4]))
 
 
-@pytest.mark.parametrize("module", CORRECT, ids=lambda m: m.rpartition("/")[2].removesuffix(".py"))
-def test_correct_modules_in_other_styles_pass(pytester, module):
+# Eager TensorFlow, Keras and the JAX scan pay the framework's own cost per step or per compile: the
+# whole suite takes them 50-70 s each, 3.5 minutes of the default run's time on 2 cores. By default
+# they run every family but the long numeric runs (the domain family, the drawn depths' uniformity
+# tests, learning); --deep runs them whole. jax_style (JAX, all 16 structures) always runs whole.
+HEAVY = ("jax_scan", "keras_layers", "tf2_eager")
+LONG_RUNS = "not test_domain and not uniform and not test_learning"
+
+
+def correct_cases():
+    for module in CORRECT:
+        name = module.rpartition("/")[2].removesuffix(".py")
+        if name in HEAVY:
+            yield pytest.param(module, LONG_RUNS, id=f"{name}-without-long-runs")
+            yield pytest.param(module, "", id=name, marks=pytest.mark.deep)
+        else:
+            yield pytest.param(module, "", id=name)
+
+
+@pytest.mark.parametrize(("module", "select"), list(correct_cases()))
+def test_correct_modules_in_other_styles_pass(pytester, module, select):
     """NumPy (a student's, and einsum), the oracle, the tutorial's own nn code, torch.func, JAX (a
     jitted step, and a compiled scan over the steps), TensorFlow 2 and Keras 3, each through the whole
-    suite: no failure, so no bug named either."""
-    failures = run_suite(pytester, [ROOT / module])
+    suite (the heavy ones without the long runs unless --deep): no failure, so no bug named either."""
+    where = [str(ROOT / "tests"), "-k", select] if select else []
+    failures = run_suite(pytester, [ROOT / module], *where)
     assert not failures, "\n".join(f"{n}: {t}" for n, t in failures)
 
 

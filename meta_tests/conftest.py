@@ -1,0 +1,24 @@
+"""The self-tests' own option: --deep runs the parts that take long. The default run (CI's, and
+./run tests) leaves them out, skipped with the reason; ./run tests --deep runs everything."""
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("self-tests", "the project's self-tests (meta_tests/)")
+    group.addoption("--deep", action="store_true", default=False,
+                    help="also run the deep self-tests: the correct modules in eager TensorFlow, Keras and a "
+                         "JAX scan through the suite's long numeric runs too (about 3 minutes more on 2 cores; "
+                         "default: off)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "deep: a self-test that takes long: it runs only with --deep")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("deep"):
+        return
+    skip = pytest.mark.skip(reason="a deep self-test: it runs only with --deep (./run tests --deep)")
+    for item in items:
+        if item.get_closest_marker("deep"):
+            item.add_marker(skip)
