@@ -7,8 +7,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("self-tests", "the project's self-tests (meta_tests/)")
     group.addoption("--deep", action="store_true", default=False,
                     help="also run the deep self-tests: the correct modules in eager TensorFlow, Keras and a "
-                         "JAX scan through the suite's long numeric runs too (about 3 minutes more on 2 cores; "
-                         "default: off)")
+                         "JAX scan through the suite's long numeric runs too (about 130 s more of the two workers' "
+                         "time; default: off)")
 
 
 def pytest_configure(config):

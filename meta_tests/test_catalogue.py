@@ -66,9 +66,10 @@ def test_suite_catches(pytester, bug: Bug):
 
 
 # Eager TensorFlow, Keras and the JAX scan pay the framework's own cost per step or per compile: the
-# whole suite takes them 50-70 s each, 3.5 minutes of the default run's time on 2 cores. By default
-# they run every family but the long numeric runs (the domain family, the drawn depths' uniformity
-# tests, learning); --deep runs them whole. jax_style (JAX, all 16 structures) always runs whole.
+# whole suite took them 69-82 s each under the two workers' load, 229 s of the workers' time. By
+# default they run every family but the long numeric runs (the domain family, the drawn depths'
+# uniformity tests, learning): 97 s; --deep runs them whole. jax_style (JAX, all 16 structures)
+# always runs whole.
 HEAVY = ("jax_scan", "keras_layers", "tf2_eager")
 LONG_RUNS = "not test_domain and not uniform and not test_learning"
 
