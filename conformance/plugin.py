@@ -57,6 +57,7 @@ def pytest_addoption(parser):
     group.addoption("--benchmark-sweep", action="store_true", default=False,
                     help="with --benchmark-only, also time every implementation at sizes N = D_in = H = D_out "
                          "= 1 ... 2048 and draw speed_sweep.png. Default: off (the tutorial cells only).")
+    _register_profiles()
 
 
 def active(config) -> bool:
@@ -116,7 +117,6 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
     config.stash[IMPLS] = impls
     config.stash[DESELECTED] = {}
-    _hypothesis_profile(config)
     if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
         raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
                                 "(pytest-xdist workers would share the cores and skew every timing)")
@@ -126,9 +126,12 @@ def pytest_configure(config):
         config.pluginmanager.register(Reporter(config, impls, config.stash[DESELECTED]), "conformance-report")
 
 
-def _hypothesis_profile(config):
-    """Derandomized by default, so CI and the main job give the same verdict every time;
-    --hypothesis-seed draws from that seed instead; --hypothesis-profile=deep explores more."""
+def _register_profiles():
+    """The domain family's hypothesis profiles: derandomized by default, so CI and the main job
+    give the same verdict every time; --hypothesis-seed draws from that seed instead;
+    --hypothesis-profile=deep explores more. Registered as soon as the plugin is (from
+    pytest_addoption): hypothesis' own pytest_configure loads the profile that
+    --hypothesis-profile names, and fails on one that is not registered yet."""
     from hypothesis import HealthCheck, settings
     from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -140,12 +143,24 @@ def _hypothesis_profile(config):
     settings.register_profile("deep", derandomize=False, deadline=None, max_examples=200, suppress_health_check=quiet,
                               report_multiple_bugs=False,
                               database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")))
+
+
+def pytest_sessionstart(session):
+    """The profile this run uses, loaded after every pytest_configure (hypothesis' own loads the
+    --hypothesis-profile one there): the chosen or default profile, with --max-examples and
+    --hypothesis-verbosity over it."""
+    config = session.config
+    if not active(config):
+        return
+    from hypothesis import Verbosity, settings
+
     chosen = config.getoption("hypothesis_profile", None)
     seeded = config.getoption("hypothesis_seed", None) is not None
     base = chosen or ("conformance-seeded" if seeded else "conformance")
-    examples = config.getoption("max_examples")
-    if examples is not None:
-        settings.register_profile("conformance-now", parent=settings.get_profile(base), max_examples=examples)
+    over = {"max_examples": config.getoption("max_examples"), "verbosity": config.getoption("hypothesis_verbosity", None)}
+    over = {k: Verbosity[v] if k == "verbosity" else v for k, v in over.items() if v is not None}
+    if over:
+        settings.register_profile("conformance-now", parent=settings.get_profile(base), **over)
         base = "conformance-now"
     settings.load_profile(base)
 

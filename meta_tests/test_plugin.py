@@ -28,6 +28,16 @@ def test_a_plug_in_runs_from_any_directory(tmp_path, form):
     assert "unrecognized arguments" not in proc.stderr
 
 
+def test_the_deep_profile_and_a_seed_run(tmp_path):
+    """--hypothesis-profile=deep (the README's deeper profile, registered before hypothesis' own
+    plugin loads it) with --max-examples over it, and a seed, under xdist (its controller and
+    workers alike; without the registration both stopped with an INTERNALERROR)."""
+    proc = pytest_in(tmp_path, f"--impl={STUDENT}", "-k", "test_domain", "--hypothesis-profile=deep",
+                     "--max-examples=2", "--hypothesis-seed=7", "--report=none", "-n", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"^student +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
+
+
 def test_selection_by_keyword_and_marker():
     proc = pytest_in(ROOT, "tests", "--collect-only", "-q", "-k", "autograd")
     ids = {re.search(r"\[([a-z_0-9]+)", line)[1] for line in proc.stdout.splitlines() if "::" in line}
