@@ -157,8 +157,11 @@ def pytest_sessionstart(session):
     chosen = config.getoption("hypothesis_profile", None)
     seeded = config.getoption("hypothesis_seed", None) is not None
     base = chosen or ("conformance-seeded" if seeded else "conformance")
-    over = {"max_examples": config.getoption("max_examples"), "verbosity": config.getoption("hypothesis_verbosity", None)}
-    over = {k: Verbosity[v] if k == "verbosity" else v for k, v in over.items() if v is not None}
+    over = {}
+    if config.getoption("max_examples") is not None:
+        over["max_examples"] = config.getoption("max_examples")
+    if config.getoption("hypothesis_verbosity", None):
+        over["verbosity"] = Verbosity[config.getoption("hypothesis_verbosity")]
     if over:
         settings.register_profile("conformance-now", parent=settings.get_profile(base), **over)
         base = "conformance-now"
