@@ -279,6 +279,13 @@ def _loggers():
     return out
 
 
+def _inert(handlers) -> bool:
+    """Whether handlers do nothing: none at all, or only NullHandler, which the logging HOWTO tells a
+    library to add to its own logger ("Configuring Logging for a Library") so that its messages
+    never reach logging's last-resort handler. A new logger with only these configures nothing."""
+    return all(isinstance(h, logging.NullHandler) for h in handlers)
+
+
 def _own(handlers) -> tuple:
     return tuple(h for h in handlers if not type(h).__module__.startswith("_pytest"))
 
@@ -318,8 +325,8 @@ def diff(before: dict, after: dict) -> list:
             prefix = {"environ": "environment variable", "loggers": "logging: logger"}.get(name, name)
             for key in sorted(set(a) | set(b), key=str):
                 old, new = a.get(key, MISSING), b.get(key, MISSING)
-                if name == "loggers" and old is MISSING and not new[1]:
-                    continue  # a logger first used now, with no handler of its own: not configuration
+                if name == "loggers" and old is MISSING and _inert(new[1]):
+                    continue  # a logger first used now, with no handler but NullHandler: not configuration
                 if not _same(old, new):
                     changes.append(Change(f"{prefix} {key}", old, new))
         elif not _same(a, b):

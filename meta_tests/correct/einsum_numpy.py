@@ -4,9 +4,15 @@ Parameters live in one dict; the backward pass walks the layers in reverse with 
 contractions; Adam keeps its moments per name and steps a parameter the step did not use with
 a zero gradient (the contract's "step" convention, as optax does).
 """
+import logging
+
 import numpy as np
 
 from implementations.contract import Result, check, draw_depths, start
+
+# a library's own logger, set up as the logging HOWTO advises: a NullHandler and nothing else
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
 
 CONFIG = {"model": "dynamic", "data": "uniform", "bias": True, "loss": "mean", "lr": 1e-2}  # the DynamicNet cell
 TAGS = ("numpy",)
@@ -46,6 +52,7 @@ def train(x, y, cfg):
     shapes = check(x, y, cfg, model=("two_layer", "dynamic"), bias=(False, True), loss=("sum", "mean"),
                    optimizer=("sgd", "adam"))
     x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)
+    log.debug("training %s, %s steps", cfg.model, cfg.steps)
     p = start(cfg, shapes, "linear")
     init = {k: v.copy() for k, v in p.items()}
     depths = draw_depths(cfg) if cfg.model == "dynamic" else np.zeros(cfg.steps, dtype=int)
