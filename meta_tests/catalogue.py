@@ -237,6 +237,9 @@ BUGS = [
     Bug("no_input_validation", "numpy_manual",
         (("shapes = check(x, y, cfg)", "shapes = {'w1': (x.shape[-1], cfg.hidden), 'w2': (cfg.hidden, y.shape[-1])}"),),
         "test_bad_input", r"x_with_nan: no error raised"),
+    Bug("rows_unchecked", "correct/student",
+        (("    if len(x) != len(y):\n        raise ValueError(\"x and y have different numbers of rows\")\n", ""),),
+        "test_bad_input", r"mismatched_N: the error should name the problem .*could not be broadcast"),
     Bug("init_extra_key_ignored", "correct/student",
         (("        if set(cfg.init) != set(shapes):\n"
           "            raise ValueError(f\"init has keys {sorted(cfg.init)}, expected {sorted(shapes)}\")\n", ""),),

@@ -29,7 +29,7 @@ CASES = {
     "x_rank_3": (lambda x, y, c: (x[None], y, {}), r"\bx\b"),
     "y_rank_1": (lambda x, y, c: (x, y[:, 0], {}), r"\by\b"),
     "x_not_an_array": (lambda x, y, c: (x.tolist(), y, {}), r"\bx\b"),
-    "mismatched_N": (lambda x, y, c: (x, y[:-1], {}), r"\bN\b|\brows?\b|\bx\b.*\by\b"),
+    "mismatched_N": (lambda x, y, c: (x, y[:-1], {}), r"\bN\b|\brows?\b|\bsamples?\b|\bx\b.*\by\b|\by\b.*\bx\b"),
     "x_with_nan": (lambda x, y, c: (with_nan(x), y, {}), r"(?i)nan|finite"),
     "y_with_inf": (lambda x, y, c: (x, with_nan(y, np.inf), {}), r"(?i)\binf|finite"),
     "init_missing_key": (lambda x, y, c: (x, y, {"init": {k: v for k, v in c.init.items() if k != first(c)}}),

@@ -43,7 +43,7 @@ def validate(x, y, cfg):
         if not np.isfinite(a).all():
             raise ValueError(f"{name} holds NaN or Inf")
     if len(x) != len(y):
-        raise ValueError(f"x and y differ in N: {len(x)} and {len(y)} rows")
+        raise ValueError(f"len(y) = {len(y)} != len(x) = {len(x)}")
     if cfg.dtype not in ("float32", "float64"):
         raise ValueError(f"dtype {cfg.dtype!r} is not float32 or float64")
     if cfg.device != "cpu":
