@@ -108,6 +108,10 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
     if cfg.model == "dynamic":
         out.append(Hypothesis("the shared middle layer's input is detached (no gradient flows through it)",
                               "do not detach inside the loop over depths", {"detach_mid": True}))
+        for d in range(cfg.max_depth):
+            out.append(Hypothesis(f"the depth is capped at {d} (a deeper step runs the middle layer {d} times)",
+                                  f"run the middle layer depths[t] times at step t, up to max_depth={cfg.max_depth}",
+                                  {"depth_cap": d}))
         for d in range(cfg.max_depth + 1):
             out.append(Hypothesis(f"the depth is always {d}, whatever cfg.depths says",
                                   "run the middle layer depths[t] times at step t", {"fixed_depth": d}))
@@ -168,6 +172,7 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
     losses, grads_seen = [], []
     for t in range(run):
         depth = opt.get("fixed_depth", int(depths[t]) if depths is not None and t < len(depths) else 0)
+        depth = min(depth, opt.get("depth_cap", depth))
         loss, g = _loss_and_grads(p, x, y, cfg, depth, opt)
         losses.append(loss)
         if opt.get("accumulate"):

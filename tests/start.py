@@ -22,6 +22,9 @@ def setup(impl, seed: int = 0, dtype: str = "float64", **changes):
     return x, y, cfg
 
 
+DEEPEST = 5  # the deepest max_depth the checks use: the domain family draws 0..DEEPEST, every depth is checked
+
+
 def drawn_depths(seed: int, steps: int, max_depth: int) -> tuple:
     """Depths the suite gives (uniform on 0..max_depth from seed)."""
     rng = np.random.default_rng([seed, 3])

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from hypothesis import strategies as st
 
 from conformance.data import LAYOUTS
+from tests.start import DEEPEST
 
 # (N, D_in, H, D_out): 1 itself, odd sizes, a wide and a deep-ish hidden layer, D_out of 1
 POOL = ((1, 1, 1, 1), (5, 3, 4, 1), (7, 12, 5, 3), (16, 9, 24, 2), (33, 20, 11, 6))
@@ -89,7 +90,7 @@ def calls(draw, long=False):
         init_seed=draw(st.none() | st.integers(0, 1000)),
         init_scale=draw(st.sampled_from(("fan_in", "randn"))),
         depth_seed=draw(st.none() | st.integers(0, 1000)),
-        max_depth=draw(st.integers(0, 5)),
+        max_depth=draw(st.integers(0, DEEPEST)),
         cfg_sizes=draw(st.sampled_from(("arrays", "cell", "other"))),
         init_layout=draw(st.sampled_from(("C", "fortran", "reversed"))),
         **{k: draw(v) for prefix in ("x", "y") for k, v in _layout(prefix).items()},

@@ -17,7 +17,7 @@ import pytest
 
 from tests import oracle as reference
 from tests.compare import fail
-from tests.start import dynamic_changes, setup, small_sizes
+from tests.start import DEEPEST, dynamic_changes, setup, small_sizes
 
 GRAD_FD_BOUND = 1e-6
 GRAD_FD_MEASURED = 2.8e-8
@@ -125,10 +125,11 @@ def test_grads_match_own_loss_differences(impl):
 
 
 @pytest.mark.dynamic_only
-@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+@pytest.mark.parametrize("depth", range(DEEPEST + 1))
 def test_dynamic_grads_at_depth(impl, depth):
-    """Depth 0: the shared layer gets a zero gradient; depth >= 2: the sum over its uses."""
-    check_fd(impl, depth=depth, **dynamic_changes(impl))
+    """Depth 0: the shared layer gets a zero gradient; depth >= 2: the sum over its uses; every
+    depth the domain reaches, beyond the tutorial's 0..3 too."""
+    check_fd(impl, depth=depth, **dynamic_changes(impl), max_depth=max(depth, impl.config.max_depth))
 
 
 def test_structure_grads(impl, structure):
