@@ -103,7 +103,7 @@ class Impl:
         if self._probe is None:
             self._probe = {structure_id(s): self._try(s) for s in STRUCTURES}
             if state.BASELINE:  # what the probe's calls left changed is not the next test's doing
-                state.restore(state.BASELINE)
+                state.restore(state.BASELINE, culprit=self.name)
         return self._probe
 
     def _try(self, structure):
@@ -288,7 +288,7 @@ def load(spec: str) -> Impl:
         raise ImplError(f"{spec}: import failed: {type(e).__name__}: {e}") from None
     changes = state.diff(before, state.snapshot())
     if changes:
-        state.restore(before, changes)
+        state.restore(before, changes, culprit=name)
     plugged = not (dotted or "").startswith("implementations.")
     return _from_module(module, name, spec if plugged else "", path, frameworks_of(path), changes)
 

@@ -306,11 +306,14 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if call.when == "teardown" and active(item.config) and state.BASELINE:
         left = [c for c in state.diff(state.BASELINE, state.snapshot()) if c.setting != "warning filters"
-                and c.setting != "logging: logger root"]  # pytest's own, per test
+                and c.setting != "logging: logger root"  # pytest's own, per test
+                and c.setting not in state.STUCK]  # answered for already, by the test that left it
         if left:
             from conformance.report import reproduce
 
-            state.restore(state.BASELINE, left)
             impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
+            stay = state.restore(state.BASELINE, left, culprit=getattr(impl, "name", None))
             report.user_properties += [("leak", [str(c) for c in left]), ("reproduce", reproduce(item, impl))]
+            if stay:
+                report.user_properties.append(("stuck", [c.setting for c in stay]))
     return report

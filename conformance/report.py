@@ -122,8 +122,10 @@ class Report:
         if "leak" in props and impl:  # the plugin put back what a call left changed: a hygiene failure
             self.tests.setdefault((impl, "hygiene"), []).append({
                 "test": rep.nodeid, "status": "fail", "phase": "after the test",
-                "reason": f"a call during {rep.nodeid.split('::')[-1]} left process-wide state changed (the suite put it "
-                          f"back): {'; '.join(props['leak'][:4])}", "reproduce": props.get("reproduce"), "details": []})
+                "reason": f"a call during {rep.nodeid.split('::')[-1]} left process-wide state changed ("
+                          + (f"the suite could not put back {', '.join(props['stuck'])}; the rest it put back"
+                             if props.get("stuck") else "the suite put it back")
+                          + f"): {'; '.join(props['leak'][:4])}", "reproduce": props.get("reproduce"), "details": []})
         if not (rep.when == "call" or rep.failed or rep.skipped):
             return  # a passing setup or teardown says nothing about the test
         self.done.add(rep.nodeid)

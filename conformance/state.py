@@ -1,11 +1,13 @@
 """Process-wide state: what a train call, or importing an implementation, must leave as it found it.
 
 snapshot() reads every setting the contract names, for the frameworks imported so far: default
-dtypes and float precision (torch's default dtype and float32 matmul precision, JAX's x64 mode
-and every other JAX flag, Keras' floatx), thread counts (torch intra/inter-op, TensorFlow's,
-every BLAS/OpenMP pool through threadpoolctl), grad, inference and anomaly modes, deterministic
-modes, eager mode and run-functions-eagerly, backend flags (torch.backends, TF32, XLA jit, op
-determinism, dynamo's config, flush-to-zero), TensorFlow's seed, device and placement settings,
+dtypes and float precision (torch's default dtype, float32 matmul precision and autocast, JAX's
+x64 mode and every other JAX flag, Keras' floatx), thread counts (torch intra/inter-op,
+TensorFlow's, every BLAS/OpenMP pool through threadpoolctl), grad, inference and anomaly modes
+(torch's, autograd multithreading, TensorFlow's op callbacks such as check numerics),
+deterministic modes, eager mode and run-functions-eagerly, backend flags (torch.backends, TF32,
+XLA jit, op determinism, the MLIR bridge, TensorFlow's NumPy behaviour, dynamo's config,
+flush-to-zero), TensorFlow's seed, device and placement settings,
 environment variables, warning filters, logging configuration (root and every library logger:
 level, handlers, propagation), recursion limit, gc, NumPy's and torch's print options and
 NumPy's error handling. diff() names what changed; restore() puts it back. Global random
@@ -124,6 +126,13 @@ def _torch(torch):
         "torch intra-op threads": (torch.get_num_threads, torch.set_num_threads),
         "torch inter-op threads": (torch.get_num_interop_threads, torch.set_num_interop_threads),
         "torch warn always": (torch.is_warn_always_enabled, torch.set_warn_always),
+        "torch autograd multithreading": (torch.autograd.is_multithreading_enabled,
+                                          torch.autograd.set_multithreading_enabled),
+        "torch autocast (enabled, dtype) on cpu and cuda": (
+            lambda: tuple((torch.is_autocast_enabled(d), torch.get_autocast_dtype(d)) for d in ("cpu", "cuda")),
+            lambda v: [(torch.set_autocast_enabled(d, on), torch.set_autocast_dtype(d, dt))
+                       for d, (on, dt) in zip(("cpu", "cuda"), v)]),
+        "torch autocast cache": (torch.is_autocast_cache_enabled, torch.set_autocast_cache_enabled),
         "torch print options": (lambda: dict(vars(torch._tensor_str.PRINT_OPTS)), lambda v: torch.set_printoptions(**v)),
     }
     for path in ("torch.backends.cuda.matmul.allow_tf32", "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction",
@@ -191,12 +200,59 @@ def _tensorflow(tf):
                                            lambda v: tf.debugging.enable_traceback_filtering() if v
                                            else tf.debugging.disable_traceback_filtering()),
     }
+    try:
+        from tensorflow.python.autograph.utils import ag_logging
+        from tensorflow.python.framework import ops
+        from tensorflow.python.ops.numpy_ops import np_dtypes
+
+        out["tensorflow autograph verbosity"] = (lambda: (ag_logging.get_verbosity(), ag_logging.echo_log_to_stdout),
+                                                 lambda v: ag_logging.set_verbosity(*v))
+        out["tensorflow numpy behavior (type promotion, float64, float32 preferred)"] = (
+            lambda: (ops.is_numpy_style_type_promotion(), np_dtypes.is_allow_float64(), np_dtypes.is_prefer_float32()),
+            None)  # tf.experimental.numpy.experimental_enable_numpy_behavior() has no way back
+        out["tensorflow op callbacks (check numerics, debug dumps)"] = (
+            lambda: tuple(_Callback(f) for f in context.context().op_callbacks), _put_op_callbacks)
+        out["tensorflow MLIR bridge"] = (lambda: context.context().enable_mlir_bridge,
+                                         lambda v: setattr(context.context(), "enable_mlir_bridge", v))
+    except (ImportError, AttributeError):  # another TensorFlow: these stay unwatched
+        pass
     if hasattr(tfc, "tensor_float_32_execution_enabled"):
         out["tensorflow TF32 execution"] = (tfc.tensor_float_32_execution_enabled, tfc.enable_tensor_float_32_execution)
     if hasattr(tfc, "is_op_determinism_enabled"):
         out["tensorflow op determinism"] = (tfc.is_op_determinism_enabled,
                                             lambda v: tfc.enable_op_determinism() if v else tfc.disable_op_determinism())
     return out
+
+
+class _Callback:
+    """A TensorFlow op callback, compared by identity and shown by name."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __eq__(self, other):
+        return isinstance(other, _Callback) and self.fn == other.fn
+
+    def __repr__(self):
+        return getattr(self.fn, "__qualname__", type(self.fn).__name__)
+
+
+def _put_op_callbacks(wanted):
+    """Back to the op callbacks wanted; tf.debugging.enable_check_numerics' own record goes with its callback."""
+    from tensorflow.python.debug.lib import check_numerics_callback as cn
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import op_callbacks
+
+    wanted = [w.fn for w in wanted]
+    numerics = getattr(cn._state, "check_numerics_callback", None)
+    if numerics is not None and numerics.callback not in wanted:
+        cn.disable_check_numerics()
+    for fn in list(context.context().op_callbacks):
+        if fn not in wanted:
+            op_callbacks.remove_op_callback(fn)
+    for fn in wanted:
+        if fn not in context.context().op_callbacks:
+            op_callbacks.add_op_callback(fn)
 
 
 def _keras(keras):
@@ -372,14 +428,29 @@ def put(setting: str, value, reg=None) -> bool:
     return True
 
 
-def restore(target: dict, changes=None) -> list:
-    """Set every changed setting back to its value in target; return the changes that stay."""
+STUCK = {}  # setting -> the implementation that left it changed where restore() cannot put it back
+
+
+def restore(target: dict, changes=None, culprit: str = None) -> list:
+    """Set every changed setting back to its value in target; return the changes that stay. Those
+    that stay (a setting without a setter, such as TensorFlow's NumPy behaviour, or one that cannot
+    return to "unset") are recorded in STUCK as culprit's, so that no other implementation is
+    blamed for them later."""
     changes = diff(target, snapshot()) if changes is None else changes
     if not changes:
         return []
     _put_all(changes, "before")
     left = {c.setting for c in diff(target, snapshot())}
-    return [c for c in changes if c.setting in left]
+    stay = [c for c in changes if c.setting in left]
+    for change in stay:
+        if culprit:
+            STUCK.setdefault(change.setting, culprit)
+    return stay
+
+
+def stuck_by_others(name: str) -> set:
+    """The settings another implementation left changed for good."""
+    return {setting for setting, who in STUCK.items() if who != name}
 
 
 @contextlib.contextmanager

@@ -62,7 +62,7 @@ def test_same_result_after_other_calls(impl, bystanders):
     others = bystanders(impl)
     for other in others:
         other.run(*setup(other, 1, other.config.dtype, steps=3))
-        state.restore(state.BASELINE)  # a leak of theirs is theirs to answer for (in their own tests)
+        state.restore(state.BASELINE, culprit=other.name)  # a leak of theirs is theirs to answer for
     for seed, changes in ((2, {"batch": 5, "d_in": 7, "hidden": 3, "d_out": 2, "steps": 4, "lr": cfg.lr * 3}),
                           (9, {"steps": STEPS + 7, "lr": cfg.lr / 2})):
         impl.run(*setup(impl, seed, cfg.dtype, **changes))
@@ -90,8 +90,9 @@ def test_call_changes_no_process_state(impl, dtype):
         impl.run(x, y, cfg)
     changes = state.diff(seen["before"], seen["after"])
     changes += [c for c in state.diff(state.BASELINE, seen["after"]) if c.setting not in {d.setting for d in changes}
-                and c.setting != "warning filters"]  # set again to what an earlier call of it left behind
-    state.restore(state.BASELINE)
+                and c.setting != "warning filters"  # set again to what an earlier call of it left behind
+                and c.setting not in state.stuck_by_others(impl.name)]
+    state.restore(state.BASELINE, culprit=impl.name)
     if changes:
         fail(f"the call changed process-wide state and left it so: {'; '.join(map(str, changes[:6]))}"
              + (f" (+{len(changes) - 6} more)" if len(changes) > 6 else "")
@@ -140,7 +141,7 @@ def test_global_generators(impl, record_property):
             result = impl.run(x, y, cfg)
             after = {name: read() for name, (read, _, _) in state.rngs().items()}
             runs.append((before, result, after))
-    state.restore(state.BASELINE)
+    state.restore(state.BASELINE, culprit=impl.name)
     (b1, r1, a1), (b2, r2, a2) = runs
     seeded = [g for g in a1 if g in b1 and g in a2 and b1[g] != b2[g] and a1[g] == a2[g]]
     if seeded:
