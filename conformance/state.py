@@ -533,6 +533,14 @@ def rngs() -> dict:
     if torch is not None:
         out["torch global generator"] = (lambda: torch.get_rng_state().numpy().tobytes(), torch.get_rng_state,
                                          torch.set_rng_state)
+        cuda = torch.cuda
+        if cuda.is_available() and cuda.is_initialized():  # torch.cuda.manual_seed_all seeds these alone
+            try:
+                cuda.get_rng_state_all()
+                out["torch cuda generators"] = (lambda: b"".join(t.numpy().tobytes() for t in cuda.get_rng_state_all()),
+                                                cuda.get_rng_state_all, cuda.set_rng_state_all)
+            except RuntimeError:  # a device that cannot say: left unwatched
+                pass
     tf = sys.modules.get("tensorflow")
     if tf is not None and hasattr(tf, "random"):
         from tensorflow.python.eager import context

@@ -113,6 +113,7 @@ FIXES = {
     "numpy global generator (np.random)": "np.random.default_rng(cfg.seed)",
     "python random": "random.Random(cfg.seed)",
     "torch global generator": "torch.Generator().manual_seed(cfg.seed), passed as generator=",
+    "torch cuda generators": "torch.Generator(device=cfg.device).manual_seed(cfg.seed), passed as generator=",
     "tensorflow global seed (tf.random.set_seed)": "tf.random.Generator.from_seed(cfg.seed)",
     "tensorflow global generator": "tf.random.Generator.from_seed(cfg.seed)",
 }
