@@ -160,6 +160,15 @@ BUGS = [
          ("            for k in used:\n                variables[k].assign_sub(cfg.lr * grads[k])\n",
           "            sgd.apply_gradients([(grads[k], variables[k]) for k in used])\n")),
         "test_trajectory", r"the update differs.*float64\]", r"rounded to float32", select="float64"),
+    Bug("keras_adam_epsilon_hat", "correct/keras_layers",
+        (("    ys = tf.constant(np.asarray(y, dtype=cfg.dtype))\n",
+          "    ys = tf.constant(np.asarray(y, dtype=cfg.dtype))\n    adam = keras.optimizers.Adam(learning_rate=cfg.lr)\n"),
+         ("        for k in used:  # Adam, torch.optim's update; a layer this step did not use is skipped\n",
+          "        adam.apply_gradients([(grads[k], variables[k]) for k in used])\n"
+          "        for k in []:  # Adam, torch.optim's update; a layer this step did not use is skipped\n")),
+        "test_trajectory", r"the update differs.*float64\]",
+        r"Keras' Adam \(keras.optimizers.Adam: eps 1e-07 added to the root of the uncorrected second moment",
+        select="float64"),
     Bug("jit_step_keeps_first_lr", "correct/jax_style",
         (("@functools.cache\ndef stepper(model, loss, optimizer, depth):",
           "STEPPERS = {}\n\n\ndef stepper(model, loss, optimizer, depth, lr):\n"

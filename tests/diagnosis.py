@@ -134,6 +134,10 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                            {"optimizer": "sgd"})]
         out += [Hypothesis(f"Adam with eps {e:g} instead of 1e-8", "eps = 1e-8 (torch.optim.Adam's)", {"eps": e})
                 for e in (1e-7, 1e-6, 1e-5, 1e-10)]
+        out += [Hypothesis(f"Keras' Adam (keras.optimizers.Adam: eps {e:g} added to the root of the uncorrected "
+                           "second moment, 'epsilon hat'; the learning rate and the bias correction's betas in "
+                           "float32)", "write torch.optim.Adam's update out, in cfg.dtype: m_hat / (sqrt(v_hat) + 1e-8)",
+                           {"eps": e, "keras": True, "lr_fixed": lr32}) for e in (1e-7, 1e-8)]
         out += [Hypothesis(f"Adam with betas {b}", "betas (0.9, 0.999)", {"betas": b})
                 for b in ((0.9, 0.99), (0.5, 0.999), (0.0, 0.999))]
         out += [Hypothesis(f"AdamW (decoupled weight decay {wd:g}) instead of Adam", "plain Adam: no weight decay",
@@ -199,6 +203,10 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
             m[k] = b1 * m[k] + (1 - b1) * gk
             v[k] = b2 * v[k] + (1 - b2) * gk * gk
             m_hat, v_hat = m[k], v[k]
+            if opt.get("keras"):  # lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), those betas float32
+                c1, c2 = (1 - float(np.float32(b)) ** (t + 1) for b in (b1, b2))
+                p[k] = p[k] - lr * np.sqrt(c2) / c1 * m[k] / (np.sqrt(v[k]) + eps)
+                continue
             if opt.get("bias_correction", True):
                 m_hat, v_hat = m[k] / (1 - b1 ** (t + 1)), v[k] / (1 - b2 ** (t + 1))
             if opt.get("amsgrad"):  # torch keeps the running max of the raw second moment
