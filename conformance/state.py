@@ -442,8 +442,8 @@ def restore(target: dict, changes=None, culprit: str = None) -> list:
     _put_all(changes, "before")
     left = {c.setting for c in diff(target, snapshot())}
     stay = [c for c in changes if c.setting in left]
-    for change in stay:
-        if culprit:
+    if culprit:
+        for change in stay:
             STUCK.setdefault(change.setting, culprit)
     return stay
 

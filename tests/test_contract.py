@@ -5,7 +5,7 @@ import pytest
 
 from conformance.data import make_data
 from tests.compare import assert_arrays, fail
-from tests.start import dynamic_changes, setup, shapes_of, small_sizes
+from tests.start import DEEPEST, dynamic_changes, setup, shapes_of, small_sizes
 from tests.stats import uniformity
 
 # The drawn-depths tests together raise a false alarm on a correct implementation with
@@ -90,7 +90,7 @@ def test_depths_are_seeded_and_reported(impl):
 
 
 @pytest.mark.dynamic_only
-@pytest.mark.parametrize("max_depth", [1, 3, 5])
+@pytest.mark.parametrize("max_depth", [1, 3, DEEPEST])
 def test_drawn_depths_are_uniform(impl, max_depth):
     """Depths drawn from cfg.seed: independent and uniform on 0..max_depth. Pearson's chi-square
     on the counts of each depth and on the counts of each pair of consecutive depths; each test
