@@ -206,6 +206,14 @@ BUGS = [
         (("    x, y = tensor(x, cfg), tensor(y, cfg)\n",
           "    x, y = (torch.tensor(a, dtype=getattr(torch, cfg.dtype)) for a in (x, y))\n"),),
         "test_domain", r"negative"),
+    Bug("inputs_cached_by_id", "correct/student",
+        (("    x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)\n",
+          "    key = (id(x), id(y), cfg.dtype)  # converted once per array\n"
+          "    if key not in CONVERTED:\n"
+          "        CONVERTED[key] = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)\n"
+          "    x, y = CONVERTED[key]\n"),
+         ("TAGS = (\"nn\", \"numpy\")\n", "TAGS = (\"nn\", \"numpy\")\nCONVERTED = {}\n")),
+        "test_hygiene", r"refilled with other values .* follows the arrays' identity"),
     Bug("params_alias_reused_buffers", "fast_numpy",
         (("    w1, w2 = p[\"w1\"], p[\"w2\"]\n",
           "    w1 = BUFFERS.setdefault((\"w1\", p[\"w1\"].shape, cfg.dtype), np.empty_like(p[\"w1\"]))\n"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conformance import state
+from conformance.data import make_data
 from tests.compare import assert_unchanged, fail, inputs_copy
 from tests.start import setup
 
@@ -37,16 +38,24 @@ def difference(a, b) -> str:
     return f"largest difference {d:.2e} in {name} (relative {d / scale if scale else d:.1e})"
 
 
-def assert_identical(a, b, impl, cfg, when):
-    __tracebackhide__ = True
+def differing(a, b):
+    """The first key in which two results differ (None: bit-identical)."""
     for key in a:
         if key in ("losses", "depths"):
             same = np.array_equal(np.asarray(a[key]), np.asarray(b[key]), equal_nan=True)
         else:
             same = all(np.array_equal(a[key][k], b[key][k], equal_nan=True) for k in a[key])
         if not same:
-            fail(f"the same inputs gave a different {key!r} {when}: {difference(a, b)}; bit-identical results "
-                 f"are owed on the CPU ({CAUSES})", impl, cfg)
+            return key
+    return None
+
+
+def assert_identical(a, b, impl, cfg, when):
+    __tracebackhide__ = True
+    key = differing(a, b)
+    if key:
+        fail(f"the same inputs gave a different {key!r} {when}: {difference(a, b)}; bit-identical results "
+             f"are owed on the CPU ({CAUSES})", impl, cfg)
 
 
 def test_same_result_twice(impl):
@@ -70,6 +79,21 @@ def test_same_result_after_other_calls(impl, bystanders):
     names = ", ".join(o.name for o in others)
     assert_identical(first, after, impl, cfg, f"after {names} and two calls of {impl.name} at other sizes, "
                                               "learning rates and step counts ran in between")
+
+
+def test_result_follows_the_values(impl):
+    """The same x and y arrays, refilled with other values, give what new arrays holding those
+    values give: the result depends on the values, not on which arrays hold them."""
+    x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
+    impl.run(x, y, cfg)
+    other_x, other_y = make_data(cfg, 1)
+    x[...], y[...] = other_x, other_y
+    refilled = impl.run(x, y, cfg)
+    key = differing(refilled, impl.run(other_x.copy(), other_y.copy(), cfg))
+    if key:
+        fail(f"the same x and y arrays, refilled with other values after a call, gave a different {key!r} than new "
+             "arrays holding those values: the result follows the arrays' identity, not their values (a cache "
+             "keyed by id(x) or by its data pointer, or a reference kept to the caller's arrays)", impl, cfg)
 
 
 def test_inputs_unchanged(impl):
