@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tests import envelope
+from tests import envelope, oracle
 
 STEPS_PAST = 4  # steps compared past the first disagreement
 CLEARER = 10.0  # a hypothesis is named only if the oracle misses the numbers by this many times more
@@ -132,6 +132,13 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                 Hypothesis("AMSGrad instead of Adam", "plain Adam (amsgrad=False)", {"amsgrad": True}),
                 Hypothesis("plain gradient descent instead of Adam", "cfg.optimizer='adam' is torch.optim.Adam's update",
                            {"optimizer": "sgd"})]
+        if cfg.model == "dynamic":
+            out.append(Hypothesis("Adam mixes the contract's two conventions for an unused parameter: the shared "
+                                  "layer is skipped until its first use, then stepped with a zero gradient (as "
+                                  "torch's optimizer.zero_grad(set_to_none=False) makes torch.optim.Adam do)",
+                                  "keep one convention for the whole run: optimizer.zero_grad() (set_to_none=True) "
+                                  "leaves an unused parameter's .grad None, and Adam skips it every time",
+                                  {"unused": "mixed"}))
         out += [Hypothesis(f"Adam with eps {e:g} instead of 1e-8", "eps = 1e-8 (torch.optim.Adam's)", {"eps": e})
                 for e in (1e-7, 1e-6, 1e-5, 1e-10)]
         out += [Hypothesis(f"Keras' Adam (keras.optimizers.Adam: eps {e:g} added to the root of the uncorrected "
@@ -171,6 +178,9 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
     vmax = {k: np.zeros_like(a) for k, a in p.items()}
     velocity = {k: np.zeros_like(a) for k, a in p.items()}
     total = {k: np.zeros_like(a) for k, a in p.items()}
+    count = {k: 0 for k in p}  # Adam steps each parameter has taken
+    unused = opt.get("unused", "step")  # the contract's "step" or "skip", or "mixed": skipped until first used
+    seen = set()  # the parameters used so far
     shift = opt.get("report_shift", 0)
     run = steps + max(shift, 0)
     losses, grads_seen = [], []
@@ -187,6 +197,8 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
             norm = np.sqrt(sum(np.sum(a * a) for a in g.values()))
             coef = min(opt["clip"] / (norm + 1e-6), 1.0)
             g = {k: a * coef for k, a in g.items()}
+        live = oracle.used(cfg.model, depth)
+        seen |= live
         lr = opt.get("lr_fixed", cfg.lr) * opt.get("lr_scale", 1.0)
         if "schedule" in opt and t >= opt["schedule"][0]:
             lr *= opt["schedule"][1]
@@ -198,20 +210,24 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
                     gk = gk + opt["momentum"] * velocity[k] if opt.get("nesterov") else velocity[k]
                 p[k] = p[k] - lr * gk
                 continue
+            if k not in live and (unused == "skip" or (unused == "mixed" and k not in seen)):
+                continue
+            count[k] += 1
+            n = count[k]
             if "decoupled_decay" in opt:
                 p[k] = p[k] * (1 - lr * opt["decoupled_decay"])
             m[k] = b1 * m[k] + (1 - b1) * gk
             v[k] = b2 * v[k] + (1 - b2) * gk * gk
             m_hat, v_hat = m[k], v[k]
-            if opt.get("keras"):  # lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), those betas float32
-                c1, c2 = (1 - float(np.float32(b)) ** (t + 1) for b in (b1, b2))
+            if opt.get("keras"):  # lr * sqrt(1 - b2^n) / (1 - b1^n) * m / (sqrt(v) + eps), those betas float32
+                c1, c2 = (1 - float(np.float32(b)) ** n for b in (b1, b2))
                 p[k] = p[k] - lr * np.sqrt(c2) / c1 * m[k] / (np.sqrt(v[k]) + eps)
                 continue
             if opt.get("bias_correction", True):
-                m_hat, v_hat = m[k] / (1 - b1 ** (t + 1)), v[k] / (1 - b2 ** (t + 1))
+                m_hat, v_hat = m[k] / (1 - b1 ** n), v[k] / (1 - b2 ** n)
             if opt.get("amsgrad"):  # torch keeps the running max of the raw second moment
                 vmax[k] = np.maximum(vmax[k], v[k])
-                v_hat = vmax[k] / (1 - b2 ** (t + 1)) if opt.get("bias_correction", True) else vmax[k]
+                v_hat = vmax[k] / (1 - b2 ** n) if opt.get("bias_correction", True) else vmax[k]
             denom = np.sqrt(v_hat + eps) if opt.get("eps_inside") else np.sqrt(v_hat) + eps
             p[k] = p[k] - lr * m_hat / denom
     losses = np.asarray(losses)
@@ -292,7 +308,8 @@ def diagnose(got: dict, ref, x, y, first_bad_step: int = 0, cell_lr=None) -> str
                 "params": got.get("params") or {}}
     matches = []
     with np.errstate(all="ignore"):
-        oracle_miss = _closeness(observed, variant(x64, y64, cfg, start, depths, steps, {}), ref, steps, whole)
+        base = {"unused": ref.unused}  # the convention for an unused parameter the reference was run with
+        oracle_miss = _closeness(observed, variant(x64, y64, cfg, start, depths, steps, base), ref, steps, whole)
         for hyp in hypotheses:
             n_steps, complete = steps, whole
             if hyp.options.get("grads_at") == -1:  # the last step's gradients need the whole run
@@ -302,10 +319,10 @@ def diagnose(got: dict, ref, x, y, first_bad_step: int = 0, cell_lr=None) -> str
             prune = PREFIX < n_steps == steps and "grads_at" not in hyp.options
             try:
                 if prune:  # a variant that misses the first steps misses the whole run
-                    run = variant(x64, y64, cfg, start, depths, PREFIX, hyp.options)
+                    run = variant(x64, y64, cfg, start, depths, PREFIX, {**base, **hyp.options})
                     if _closeness({**observed, "losses": observed["losses"][:PREFIX]}, run, ref, PREFIX, False) > 1:
                         continue
-                run = variant(x64, y64, cfg, start, depths, n_steps, hyp.options)
+                run = variant(x64, y64, cfg, start, depths, n_steps, {**base, **hyp.options})
             except (ValueError, KeyError, FloatingPointError, IndexError):
                 continue
             if n_steps != steps:
