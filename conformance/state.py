@@ -129,9 +129,8 @@ def _torch(torch):
         "torch autograd multithreading": (torch.autograd.is_multithreading_enabled,
                                           torch.autograd.set_multithreading_enabled),
         "torch autocast (enabled, dtype) on cpu and cuda": (
-            lambda: tuple((torch.is_autocast_enabled(d), torch.get_autocast_dtype(d)) for d in ("cpu", "cuda")),
-            lambda v: [(torch.set_autocast_enabled(d, on), torch.set_autocast_dtype(d, dt))
-                       for d, (on, dt) in zip(("cpu", "cuda"), v)]),
+            lambda: tuple((torch.is_autocast_enabled(d), torch.get_autocast_dtype(d)) for d in AUTOCAST),
+            lambda v: _set_autocast(torch, v)),
         "torch autocast cache": (torch.is_autocast_cache_enabled, torch.set_autocast_cache_enabled),
         "torch print options": (lambda: dict(vars(torch._tensor_str.PRINT_OPTS)), lambda v: torch.set_printoptions(**v)),
     }
@@ -161,6 +160,15 @@ def _torch(torch):
             out[mod] = (lambda c=config: {k: _copied(v) for k, v in c.get_config_copy().items()},
                         lambda v, c=config: _set_config(c, v))
     return out
+
+
+AUTOCAST = ("cpu", "cuda")  # the device types whose autocast state is read
+
+
+def _set_autocast(torch, value):
+    for device, (enabled, dtype) in zip(AUTOCAST, value):
+        torch.set_autocast_enabled(device, enabled)
+        torch.set_autocast_dtype(device, dtype)
 
 
 def _copied(value):

@@ -22,9 +22,10 @@ def test_matches_reference(impl, dtype):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_structure_trajectory(impl, structure, dtype):
-    if structure["model"] == "dynamic":  # first a step without the shared layer: the two Adam conventions for an
-        depths = (0,) + drawn_depths(0, 39, impl.config.max_depth)  # unused parameter part there, and a mix shows
-        structure = {**structure, "depths": depths}
+    if structure["model"] == "dynamic":
+        # a first step without the shared layer: the contract's two Adam conventions for an unused
+        # parameter part there, so that a mix of them shows
+        structure = {**structure, "depths": (0,) + drawn_depths(0, 39, impl.config.max_depth)}
     x, y, cfg = setup(impl, 0, dtype, steps=40, **structure, **small_sizes())
     lr = oracle.stable_lr(0.3, x.astype("float64"), y.astype("float64"), cfg, cfg.init, cfg.depths or (0,))
     cfg = cfg.replace(lr=lr)
