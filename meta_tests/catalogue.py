@@ -166,9 +166,12 @@ BUGS = [
     Bug("keras_adam_epsilon_hat", "correct/keras_layers",
         (("    ys = tf.constant(np.asarray(y, dtype=cfg.dtype))\n",
           "    ys = tf.constant(np.asarray(y, dtype=cfg.dtype))\n    adam = keras.optimizers.Adam(learning_rate=cfg.lr)\n"),
-         ("        for k in used:  # Adam, torch.optim's update; a layer this step did not use is skipped\n",
-          "        adam.apply_gradients([(grads[k], variables[k]) for k in used])\n"
-          "        for k in []:  # Adam, torch.optim's update; a layer this step did not use is skipped\n")),
+         ("        for k in used:  # Adam, torch.optim's update; a layer this step did not use is skipped\n"
+          "            m, v, n = slots[k]\n            g = np.array(grads[k])\n            n += 1\n"
+          "            m = 0.9 * m + 0.1 * g\n            v = 0.999 * v + 0.001 * g * g\n            slots[k] = [m, v, n]\n"
+          "            step = cfg.lr * (m / (1 - 0.9 ** n)) / (np.sqrt(v / (1 - 0.999 ** n)) + 1e-8)\n"
+          "            variables[k].assign_sub(step.astype(cfg.dtype))\n",
+          "        adam.apply_gradients([(grads[k], variables[k]) for k in used])  # Keras' own Adam\n")),
         "test_trajectory", r"the update differs.*float64\]",
         r"Keras' Adam \(keras.optimizers.Adam: eps 1e-07 added to the root of the uncorrected second moment",
         select="float64"),
