@@ -4,6 +4,7 @@ import importlib
 import importlib.util
 import itertools
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class Impl:
     frameworks: tuple = ()
     import_changes: list = field(default_factory=list)  # process-wide state its import changed
     last: tuple = None  # (steps, final loss) of the latest run, for the live progress line
+    trained: tuple = (0.0, 0, 0)  # (seconds, calls, steps) spent inside its train, all told
     _probe: dict = None
 
     def __repr__(self):
@@ -71,8 +73,14 @@ class Impl:
         A module whose import changed process-wide state runs with that state, as its author
         meant it to, and everyone else runs without it (the hygiene family reports the change)."""
         self.warm()
-        with state.applied(self.import_changes):
-            raw = self.module.train(x, y, cfg)
+        began, steps = time.perf_counter(), 0
+        try:
+            with state.applied(self.import_changes):
+                raw = self.module.train(x, y, cfg)
+            steps = cfg.steps if isinstance(getattr(cfg, "steps", None), int) else 0
+        finally:  # a refused call's time counts too
+            seconds, calls, total = self.trained
+            self.trained = (seconds + time.perf_counter() - began, calls + 1, total + steps)
         result = as_result(self, raw, cfg)
         try:
             losses = np.asarray(result["losses"], dtype=float).ravel()

@@ -6,6 +6,7 @@ whose reason names the cause, the report header, and a guard that puts process-w
 after every test. It stays dormant in any pytest run that is not this suite's.
 """
 import os
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from conformance.loading import (ORACLE, STRUCTURES, ImplError, bundled_specs, f
 IMPLS = pytest.StashKey[list]()
 THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
 DESELECTED = pytest.StashKey[dict]()  # reason -> [test ids]
+STARTED = pytest.StashKey[float]()  # when this pytest run began, nearly (the report says the time to the first test)
 SUITE = ROOT / "tests"
 META = ROOT / "meta_tests"
 DEFAULT_EXAMPLES = 6
@@ -69,6 +71,7 @@ def active(config) -> bool:
 def pytest_load_initial_conftests(early_config, parser, args):
     """`pytest --impl /elsewhere/mine.py`, from any directory: pytest found its rootdir and ini
     from that path before it knew --impl takes a value; take the suite's instead."""
+    early_config.stash[STARTED] = time.perf_counter()
     ns = early_config.known_args_namespace
     if not getattr(ns, "impl", None) or early_config.inipath == ROOT / "pytest.ini" or ns.rootdir or ns.inifilename:
         return

@@ -78,6 +78,18 @@ def reproduce(item, impl) -> str:
     return command(item.config, Path(item.path).relative_to(ROOT), name, impl)
 
 
+_SEEN = {}  # id(impl) -> its Impl.trained when the last report took its share
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """Time spent in train before the first test (the probe during collection) is no test's."""
+    from conformance.plugin import IMPLS
+
+    for impl in session.config.stash.get(IMPLS, []):
+        _SEEN[id(impl)] = impl.trained
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Tag every report with its implementation; give failures a one-line reason and their repro."""
@@ -87,6 +99,10 @@ def pytest_runtest_makereport(item, call):
     if impl is not None and call.when == "setup":
         item.user_properties.append(("impl", impl.name))  # for the reports of the later phases
         report.user_properties.append(("impl", impl.name))
+    if impl is not None:  # the time this phase spent inside the implementation's own train
+        seen = _SEEN.get(id(impl), (0.0, 0, 0))
+        report.user_properties.append(("trained", [a - b for a, b in zip(impl.trained, seen)]))
+        _SEEN[id(impl)] = impl.trained
     if report.failed and call.excinfo is not None:
         cmd = reproduce(item, impl)
         report.user_properties = [*report.user_properties, ("reason", one_line(call.excinfo)), ("reproduce", cmd),
@@ -107,6 +123,7 @@ class Report:
         self.applicable = {}  # impl -> the families that apply to it
         self.notes = {}  # (impl, family) -> notes of passing tests (drawing from a global generator)
         self.done = set()  # test ids finished, for the live line
+        self.time = {}  # (impl, family) -> [seconds in its tests, seconds inside train, calls, steps]
 
     def add(self, rep):
         props = dict(rep.user_properties)
@@ -126,6 +143,10 @@ class Report:
                           + (f"the suite could not put back {', '.join(props['stuck'])}; the rest it put back"
                              if props.get("stuck") else "the suite put it back")
                           + f"): {'; '.join(props['leak'][:4])}", "reproduce": props.get("reproduce"), "details": []})
+        if "trained" in props and impl and family:
+            spent = self.time.setdefault((impl, family), [0.0, 0.0, 0, 0])
+            for i, value in enumerate([rep.duration, *props["trained"]]):
+                spent[i] += value
         if not (rep.when == "call" or rep.failed or rep.skipped):
             return  # a passing setup or teardown says nothing about the test
         self.done.add(rep.nodeid)
@@ -174,6 +195,13 @@ class Report:
         ran = [f for f in want if cells[f]["status"] != "not run"]
         return "conforms" if len(ran) == len(want) else f"conforms ({len(ran)} of {len(want)} families run)"
 
+    def spent(self, impl) -> dict:
+        """Where impl's tests spent their time: in all, and inside its own train (per family too)."""
+        fams = {f: dict(zip(("tests_s", "train_s", "calls", "steps"), self.time[(impl, f)]))
+                for f in FAMILIES.values() if (impl, f) in self.time}
+        total = {k: sum(v[k] for v in fams.values()) for k in ("tests_s", "train_s", "calls", "steps")}
+        return {**total, "families": fams}
+
     def speed_rows(self) -> list:
         """One row per implementation and group (tests/test_speed.py's measurement)."""
         rows = [{"implementation": impl, **info} for (group, impl), info in self.speed.items()]
@@ -217,7 +245,8 @@ class Report:
             "speed_goals": self.goals(speed_rows),
             "implementations": [{"name": n, "verdict": self.verdict(n),
                                  "cells": {f: self.cell(n, f) for f in fams},
-                                 "tutorial_run": _finite(self.runs.get(n))} for n in self.shown()],
+                                 "tutorial_run": _finite(self.runs.get(n)), "time": self.spent(n)}
+                                for n in self.shown()],
         }
 
 
@@ -245,6 +274,7 @@ class Reporter:
         self.deselected = deselected if deselected is not None else {}
         self.frameworks = {f for i in impls for f in i.frameworks}
         self.live, self.item, self.looping = None, None, False
+        self.first_test = None  # when it began, for the time before it
 
     # -- the live line
 
@@ -271,6 +301,7 @@ class Reporter:
 
     def pytest_runtest_setup(self, item):
         self.item = item
+        self.first_test = self.first_test or time.perf_counter()
 
     def pytest_runtest_logreport(self, report):
         self.report.add(report)
@@ -323,6 +354,15 @@ class Reporter:
             tr.write_line("")
             for line in notes:
                 tr.write_line(line)
+        from conformance.plugin import STARTED
+
+        began = self.config.stash.get(STARTED, None)
+        before = self.first_test - began if self.first_test and began else None  # None under xdist: the workers'
+        lines = time_lines(rep, bool(self.config.getoption("impl")), before)
+        if lines:
+            tr.write_line("")
+            for line in lines:
+                tr.write_line(line)
         rows = rep.speed_rows()
         if rows:
             tr.section("speed")
@@ -359,6 +399,32 @@ class Reporter:
         (outdir / "conformance.html").write_text(to_html(data, outdir))
         names = ["conformance.html", "conformance.json", *figures.get("files", {}).values()]
         return f"{shown_path(outdir)}/ ({', '.join(names)})"
+
+
+def time_lines(rep, per_impl, before=None) -> list:
+    """Where the tests' time went: inside the implementations' own train, or the suite's (the oracle
+    and its shadows, the checks). A line per implementation for plug-ins; else one line in all.
+    before: seconds from the start to the first test (imports, collection, the structure probe)."""
+    spent = {n: rep.spent(n) for n in rep.shown()}
+    spent = {n: s for n, s in spent.items() if s["tests_s"] > 0}
+    if not spent:
+        return []
+    if not per_impl:
+        tests, train = sum(s["tests_s"] for s in spent.values()), sum(s["train_s"] for s in spent.values())
+        return [f"time: {tests:.1f} s in the tests, {train:.1f} s of it inside the implementations' train; "
+                "per implementation and family in conformance.json"]
+    lines = []
+    for name, s in spent.items():
+        per_step = f", {1e3 * s['train_s'] / s['steps']:.2g} ms a step on average" if s["steps"] else ""
+        slowest = sorted(s["families"].items(), key=lambda kv: -kv[1]["tests_s"])[:3]
+        lines.append(f"time: {name}'s tests took {s['tests_s']:.1f} s: {s['train_s']:.1f} s inside its train "
+                     f"({s['calls']:,} calls, {s['steps']:,} steps{per_step}), {s['tests_s'] - s['train_s']:.1f} s "
+                     "the suite's own (the oracle, the checks); the longest families: "
+                     + ", ".join(f"{f} {v['tests_s']:.1f} s ({v['train_s']:.1f} s in train)" for f, v in slowest))
+    if per_impl and before is not None:
+        lines.append(f"time: {before:.1f} s before the first test (imports, the frameworks' set-up, collection, "
+                     "one-step calls of the 16 structures)")
+    return lines
 
 
 def speed_lines(rows, gpu_reason=""):
@@ -515,6 +581,20 @@ def to_html(data, outdir) -> str:
             speed_html += (f'<figure id="speed_sweep"><img alt="time per step and GFLOP/s against size" '
                            f'src="data:image/png;base64,{png}"><figcaption>Time per step and achieved rate '
                            f'against size. Also written as <code>{e(name)}</code>.</figcaption></figure>')
+    timed = [i for i in data["implementations"] if i.get("time", {}).get("tests_s")]
+    time_html = ""
+    if timed:
+        head = "".join(f"<th>{e(h)}</th>" for h in ("implementation", "in its tests", "inside its train", "calls",
+                                                       "steps", "longest family"))
+        body = []
+        for i in timed:
+            t = i["time"]
+            longest, spent = max(t["families"].items(), key=lambda kv: kv[1]["tests_s"])
+            body.append(f'<tr><th>{e(i["name"])}</th><td>{t["tests_s"]:.1f} s</td><td>{t["train_s"]:.1f} s</td>'
+                        f'<td>{t["calls"]:,}</td><td>{t["steps"]:,}</td><td>{e(longest)} {spent["tests_s"]:.1f} s</td></tr>')
+        time_html = (f'<h2>Time</h2><p>Where each implementation\'s tests spent their time: inside its own '
+                     f'<code>train</code>, or in the suite (the oracle, the checks).</p>'
+                     f'<table id="time"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
     verdicts = [i["verdict"] for i in data["implementations"]]
     summary = f'{sum(v.startswith("conforms") for v in verdicts)} of {len(verdicts)} implementations conform'
     return f"""<!DOCTYPE html>
@@ -532,6 +612,7 @@ def to_html(data, outdir) -> str:
 <h2>Tutorial runs</h2>
 {"".join(figs)}
 {speed_html}
+{time_html}
 <h2>Run</h2>
 <pre>{e(chr(10).join(data["environment"]))}</pre>
 </body></html>

@@ -78,6 +78,47 @@ def test_json_has_every_cell_with_its_reason(run):
     assert len(losses) == 500 and losses[-1] < losses[0]
 
 
+COUNTED = """
+
+import os as _os
+import time as _time
+
+_train = train
+
+
+def train(x, y, cfg):  # the same, 2 ms slower a call, and writing down the calls made during a test
+    during = "PYTEST_CURRENT_TEST" in _os.environ
+    _time.sleep(0.002)
+    out = _train(x, y, cfg)
+    if during:
+        with open(LOG, "a") as f:
+            f.write(f"{cfg.steps}\\n")
+    return out
+"""
+
+
+def test_the_time_inside_train_is_said(tmp_path):
+    """The time line (terminal, JSON) counts every call of train made during the tests, each
+    test's share under its family, and at least the time the module itself spent there."""
+    log, out = tmp_path / "calls.log", tmp_path / "out"
+    module = tmp_path / "counted.py"
+    module.write_text((ROOT / "meta_tests" / "correct" / "student.py").read_text() + COUNTED.replace("LOG", repr(str(log))))
+    proc = subprocess.run(pytest_cmd(f"--impl={module}", f"--report={out}", "-k", "contract or hygiene or domain"),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=fresh_env())
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    steps = [int(n) for n in log.read_text().split()]  # the calls that returned (refused ones raise first)
+    spent = json.loads((out / "conformance.json").read_text())["implementations"][0]["time"]
+    assert spent["steps"] == sum(steps) and spent["calls"] >= len(steps), (spent, len(steps), sum(steps))
+    assert spent["tests_s"] >= spent["train_s"] >= 0.002 * spent["calls"], spent
+    assert set(spent["families"]) == {"contract", "hygiene", "domain"}
+    assert sum(f["steps"] for f in spent["families"].values()) == spent["steps"]
+    line = re.search(r"^time: counted's tests took ([\d.]+) s: ([\d.]+) s inside its train \(([\d,]+) calls, "
+                     r"([\d,]+) steps, [\d.]+ ms a step on average\), [\d.]+ s the suite's own .*the longest "
+                     r"families: domain", proc.stdout, re.M)
+    assert line and int(line[4].replace(",", "")) == sum(steps), proc.stdout[-2000:]
+    assert re.search(r"^time: [\d.]+ s before the first test \(imports", proc.stdout, re.M), proc.stdout[-2000:]
+
+
 def test_a_failures_reproduce_command_runs_as_pasted(run):
     _, grads = cell(run, "broken_backprop", "gradients")
     command = grads["reproduce"]
