@@ -216,6 +216,20 @@ BUGS = [
     Bug("x_not_converted", "numpy_manual",
         (("x, y = x.astype(cfg.dtype), y.astype(cfg.dtype)", "y = y.astype(cfg.dtype)"),),
         "test_domain", r"has dtype float64, but should be float32"),
+    # --- computed in float64 for a float32 run, with only the returned arrays rounded to float32
+    Bug("float64_inside_numpy", "correct/student",
+        (("x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)", "x, y = np.array(x, float), np.array(y, float)"),
+         ("p = {k: np.array(cfg.init[k], dtype=cfg.dtype) for k in shapes}", "p = {k: np.array(cfg.init[k], float) for k in shapes}"),
+         (".astype(cfg.dtype) for k, s in shapes.items()}", ".astype(cfg.dtype).astype(float) for k, s in shapes.items()}"),
+         ("np.asarray(cfg.lr, cfg.dtype) * g[k]", "cfg.lr * g[k]"),
+         ('    out["params"] = p\n', '    out["params"] = {k: v.astype(cfg.dtype) for k, v in p.items()}\n'
+                                  '    out["init"] = {k: v.astype(cfg.dtype) for k, v in out["init"].items()}\n'
+                                  '    out["grads"] = {k: v.astype(cfg.dtype) for k, v in out.get("grads", p).items()}\n')),
+        "test_trajectory", r"computes in higher precision than cfg.dtype='float32'", select="float32"),
+    Bug("float64_inside_torch", "correct/tutorial_nn",
+        (("    dtype = getattr(torch, cfg.dtype)\n", "    dtype = torch.float64  # double inside, for accuracy\n"),
+         ("t.detach().numpy().copy()", "t.detach().numpy().astype(cfg.dtype)")),
+        "test_trajectory", r"computes in higher precision than cfg.dtype='float32'", select="float32"),
     Bug("negative_strides_refused", "torch_tensors",
         (("    x, y = tensor(x, cfg), tensor(y, cfg)\n",
           "    x, y = (torch.tensor(a, dtype=getattr(torch, cfg.dtype)) for a in (x, y))\n"),),

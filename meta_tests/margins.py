@@ -24,7 +24,7 @@ from conformance.loading import bundled_specs, is_implementation, load
 from tests import strategies
 from tests.calls import Unstable, build, with_lr
 from tests.compare import reference_for
-from tests.envelope import worst_ratio
+from tests.envelope import exactness, worst_ratio
 
 CORRECT = ["meta_tests/correct/einsum_numpy.py", "meta_tests/correct/tutorial_nn.py",
            "meta_tests/correct/torch_func.py", "meta_tests/correct/jax_style.py",
@@ -32,7 +32,7 @@ CORRECT = ["meta_tests/correct/einsum_numpy.py", "meta_tests/correct/tutorial_nn
 
 
 def measure(impl, examples: int) -> dict:
-    worst = defaultdict(lambda: (0.0, None))
+    worst = defaultdict(lambda: (0.0, None))  # exactness: the share of the noisy final entries within an ulp
     calls = [0]
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
@@ -48,6 +48,11 @@ def measure(impl, examples: int) -> dict:
             if cfg.steps and not (np.isfinite(losses).all() and losses.max() <= 1e2 * max(losses[0], 1e-300)):
                 continue
             calls[0] += 1
+            close = exactness(got, ref)
+            if close is not None and close[0] / close[1] >= worst["exactness"][0]:
+                worst["exactness"] = (close[0] / close[1], f"{cfg.dtype} {cfg.optimizer} steps={cfg.steps} "
+                                      f"shape={example.shape} {close[0]} of {close[1]} entries within an ulp "
+                                      f"replay={example.to_json()}")
             for kind, r in worst_ratio(got, ref).items():
                 if r > worst[kind][0]:
                     worst[kind] = (r, f"{cfg.dtype} {cfg.optimizer} steps={cfg.steps} shape={example.shape} "

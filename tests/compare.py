@@ -152,7 +152,7 @@ def diagnosed(impl, got, ref, x, y, found) -> str:
     from tests import diagnosis
 
     first = found[0]
-    if first.kind == "length":
+    if first.kind in ("length", "precision"):
         return ""
     step = first.step if first.kind in ("losses", "loss0") else (0 if first.kind == "grads" else ref.cfg.steps)
     text = diagnosis.diagnose(got, ref, x, y, step, cell_lr=impl.config.lr)
@@ -184,6 +184,13 @@ def explain(found: list, ref) -> str:
         text = (f"loss diverged from the reference at step {first.step}: {' vs '.join(_pair(first))} "
                 f"({_rel(first)}; {first.over} of {steps} steps over); the loss at step 0 and the step-0 gradients "
                 "match, so the update differs")
+    elif first.kind == "precision":
+        dtype = ref.cfg.dtype
+        text = (f"the final parameters are the float64 reference's rounded to {dtype}: {first.error:.0f} of the "
+                f"{first.bound:.0f} entries that computing in {dtype} leaves {envelope.NOISY_ULPS:.0f} or more ulps "
+                f"away (the oracle's own {dtype} runs) lie within one ulp of it: the run computes in higher precision "
+                f"than cfg.dtype={dtype!r} and rounds only what it returns; every computation should be in "
+                "cfg.dtype (convert x, y and the parameters to it, and keep them there)")
     else:
         text = (f"{first.name} after {steps} step{'s' if steps != 1 else ''} differs from the reference by "
                 f"{_rel(first)}, though every reported loss matched (each is taken before its update): the last "
