@@ -421,7 +421,7 @@ def time_lines(rep, per_impl, before=None) -> list:
                      f"({s['calls']:,} calls, {s['steps']:,} steps{per_step}), {s['tests_s'] - s['train_s']:.1f} s "
                      "the suite's own (the oracle, the checks); the longest families: "
                      + ", ".join(f"{f} {v['tests_s']:.1f} s ({v['train_s']:.1f} s in train)" for f, v in slowest))
-    if per_impl and before is not None:
+    if before is not None:
         lines.append(f"time: {before:.1f} s before the first test (imports, the frameworks' set-up, collection, "
                      "one-step calls of the 16 structures)")
     return lines

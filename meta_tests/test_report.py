@@ -117,6 +117,9 @@ def test_the_time_inside_train_is_said(tmp_path):
                      r"families: domain", proc.stdout, re.M)
     assert line and int(line[4].replace(",", "")) == sum(steps), proc.stdout[-2000:]
     assert re.search(r"^time: [\d.]+ s before the first test \(imports", proc.stdout, re.M), proc.stdout[-2000:]
+    page = (out / "conformance.html").read_text()
+    assert re.search(r'<table id="time">.*<tr><th>counted</th><td>[\d.]+ s</td><td>[\d.]+ s</td><td>[\d,]+</td>'
+                     rf'<td>{sum(steps):,}</td><td>domain [\d.]+ s</td></tr>', page), page[-2000:]
 
 
 def test_a_failures_reproduce_command_runs_as_pasted(run):

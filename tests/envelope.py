@@ -49,8 +49,8 @@ modules, the largest share of those entries that a correct float32 run left with
 (3 of 16, nn_sequential; the rest at most 0.13); computed in float64 (NumPy and torch, catalogued as
 float64_inside_numpy and float64_inside_torch) it is 1.0 (50054 of 50054 at the tutorial cell, 21 of
 21 in the long-run example). The bound, PRECISION_SHARE = 0.9 of at least 16 such entries, lies 4.7x
-above the first; a correct run would need 15 of 16 entries within an ulp where it leaves about one in
-five, a chance under 1e-9.
+above the first: were the entries independent, a correct run that leaves one in five of them within
+an ulp would end with 15 of 16 there with a chance under 1e-9.
 """
 import hashlib
 import os
@@ -88,7 +88,7 @@ class Reference:
 
     cfg: object  # the compared call's cfg (its dtype, lr, steps, ...), with init and depths as run
     run: dict  # losses, grads, params of the float64 oracle
-    spread: dict = field(default_factory=dict)  # losses: per step; grads/params: {name: norm}
+    spread: dict = field(default_factory=dict)  # losses: per step; grads/params: {name: norm}; noise: per entry (exactness)
     unused: str = "step"
     flips: dict = field(default_factory=dict)  # steps where a ReLU input at a kink took the other side
 
@@ -369,7 +369,6 @@ def _first(cfg, steps: int):
 
 def _cut(spread, steps):
     return {"losses": spread["losses"][:steps], "grads": spread["grads"], "params": spread["params"]}
-
 
 
 def _cut_result(got, steps):
