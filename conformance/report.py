@@ -591,7 +591,8 @@ def to_html(data, outdir) -> str:
             t = i["time"]
             longest, spent = max(t["families"].items(), key=lambda kv: kv[1]["tests_s"])
             body.append(f'<tr><th>{e(i["name"])}</th><td>{t["tests_s"]:.1f} s</td><td>{t["train_s"]:.1f} s</td>'
-                        f'<td>{t["calls"]:,}</td><td>{t["steps"]:,}</td><td>{e(longest)} {spent["tests_s"]:.1f} s</td></tr>')
+                        f'<td>{t["calls"]:,}</td><td>{t["steps"]:,}</td>'
+                        f'<td>{e(longest)} {spent["tests_s"]:.1f} s</td></tr>')
         time_html = (f'<h2>Time</h2><p>Where each implementation\'s tests spent their time: inside its own '
                      f'<code>train</code>, or in the suite (the oracle, the checks).</p>'
                      f'<table id="time"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')

@@ -88,7 +88,7 @@ class Reference:
 
     cfg: object  # the compared call's cfg (its dtype, lr, steps, ...), with init and depths as run
     run: dict  # losses, grads, params of the float64 oracle
-    spread: dict = field(default_factory=dict)  # losses: per step; grads/params: {name: norm}; noise: per entry (exactness)
+    spread: dict = field(default_factory=dict)  # losses: per step; grads/params: {name: norm}; noise: see exactness
     unused: str = "step"
     flips: dict = field(default_factory=dict)  # steps where a ReLU input at a kink took the other side
 
