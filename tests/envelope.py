@@ -42,15 +42,17 @@ dtype and re-read checks, not by a distance.
 Computed in cfg.dtype, or in more: bounds catch a run that is too far off, not one that is too
 exact, so a float32 run computed in float64 with only its results rounded to float32 passed them.
 exactness() tells it apart by the final parameters: a float32 run rounds every parameter at every
-update, and where the oracle's plain float32 runs end 4 or more ulps away from the float64
+update, and where the oracle's plain float32 runs end 8 or more ulps away from the float64
 reference, so does any float32 run, entry by entry; a float64 computation ends within half an ulp.
-Measured (python -m meta_tests.margins 15, 2026-11-30): over the 14 bundled and 6 outside correct
-modules, the largest share of those entries that a correct float32 run left within one ulp is 0.19
-(3 of 16, nn_sequential; the rest at most 0.13); computed in float64 (NumPy and torch, catalogued as
-float64_inside_numpy and float64_inside_torch) it is 1.0 (50054 of 50054 at the tutorial cell, 21 of
-21 in the long-run example). The bound, PRECISION_SHARE = 0.9 of at least 16 such entries, lies 4.7x
-above the first: were the entries independent, a correct run that leaves one in five of them within
-an ulp would end with 15 of 16 there with a chance under 1e-9.
+Measured (python -m meta_tests.margins 20, and 12 for keras_layers and jax_scan, 2026-11-30): over
+the 14 bundled and 8 outside correct modules, the largest share of those entries that a correct
+float32 run left within one ulp is 0.06 (nn_sequential, nn_optim, nn_module; at 4 ulps it was 0.27,
+7 of 26, tutorial_nn, too close); computed in float64 (NumPy and torch, catalogued as
+float64_inside_numpy and float64_inside_torch) it is 1.0 (23707 of 23707 at the tutorial cell). The
+bound, PRECISION_SHARE = 0.9 of at least 16 such entries, lies 15x above the first: were the
+entries independent, a correct run that leaves 6% of them within an ulp would end with 15 of 16
+there with a chance under 1e-17. The same run measured the bounds' margins again: at most 17.0
+(torch_tensors' losses, a 1501-step float64 run), 5.9x under MARGIN.
 """
 import hashlib
 import os
@@ -73,7 +75,7 @@ DECORRELATED = 1.0 / MARGIN  # relative spread of the shadows' losses past which
 # Computed in cfg.dtype, or in more? (see exactness) Among the final parameters that the oracle's plain
 # runs in cfg.dtype leave NOISY_ULPS or more ulps from the float64 reference (at least NOISY_ENTRIES of
 # them), a run that ends within one ulp of it in PRECISION_SHARE of them computed in higher precision.
-NOISY_ULPS = 4.0
+NOISY_ULPS = 8.0
 NOISY_ENTRIES = 16
 PRECISION_SHARE = 0.9
 
