@@ -102,7 +102,8 @@ def test_the_time_inside_train_is_said(tmp_path):
     test's share under its family, and at least the time the module itself spent there."""
     log, out = tmp_path / "calls.log", tmp_path / "out"
     module = tmp_path / "counted.py"
-    module.write_text((ROOT / "meta_tests" / "correct" / "student.py").read_text() + COUNTED.replace("LOG", repr(str(log))))
+    student = (ROOT / "meta_tests" / "correct" / "student.py").read_text()
+    module.write_text(student + COUNTED.replace("LOG", repr(str(log))))
     proc = subprocess.run(pytest_cmd(f"--impl={module}", f"--report={out}", "-k", "contract or hygiene or domain"),
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, env=fresh_env())
     assert proc.returncode == 0, proc.stdout[-3000:]
