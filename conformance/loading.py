@@ -85,7 +85,7 @@ class Impl:
         try:
             losses = np.asarray(result["losses"], dtype=float).ravel()
             self.last = (losses.size, float(losses[-1])) if losses.size else self.last
-        except (TypeError, ValueError):  # losses that are not numbers: the contract family says so
+        except Exception:  # noqa: BLE001 - losses that are not numbers: the contract family says so
             pass
         return result
 
@@ -129,7 +129,7 @@ class Impl:
         except BaseException as e:  # noqa: B036 - pytest.fail from as_result included
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
-            return "broken", one_line_error(e)
+            return "broken", one_line_error(e).removesuffix(f" [{self.name}]")
         return "claimed", ""
 
     def preflight(self) -> str:
@@ -170,13 +170,23 @@ def as_result(impl: Impl, raw, cfg) -> dict:
     if not hasattr(raw, "keys") or not hasattr(raw, "__getitem__"):
         pytest.fail(f"train returned {type(raw).__name__}, but should return a Result or a mapping with keys "
                     f"{list(RESULT_KEYS)} {where}", pytrace=False)
-    got = {k: raw[k] for k in raw.keys()}
+    got = {k: raw[k] for k in raw.keys() if k in RESULT_KEYS or k == "depths"}  # any other key is the module's own
     need = [k for k in RESULT_KEYS if k != "grads" or cfg.steps > 0]
     if cfg.model == "dynamic":
         need.append("depths")
     missing = [k for k in need if got.get(k) is None]
     if missing:
         pytest.fail(f"train returned a result without {missing}; it has {sorted(got)} {where}", pytrace=False)
+    for key in need:  # what NumPy cannot read (a tensor that requires grad, one on a GPU) is said here, once
+        value = got[key]
+        for name, v in (value.items() if hasattr(value, "items") else [(None, value)]):
+            try:
+                np.asarray(v, dtype=float)
+            except Exception as e:  # noqa: BLE001 - any framework's refusal
+                what = key if name is None else f"{key}[{name!r}]"
+                pytest.fail(f"train returned {what} as {type(v).__name__}, which NumPy cannot read "
+                            f"({type(e).__name__}: {str(e).splitlines()[0][:120]}); return NumPy arrays of "
+                            f"cfg.dtype (from torch: tensor.detach().cpu().numpy()) {where}", pytrace=False)
     return got
 
 

@@ -153,6 +153,10 @@ BUGS = [
     Bug("adam_eps_inside_sqrt", "correct/einsum_numpy",
         (("(np.sqrt(v[k] / (1 - 0.999 ** (t + 1))) + 1e-8)", "np.sqrt(v[k] / (1 - 0.999 ** (t + 1)) + 1e-8)"),),
         "test_domain", r"loss diverged from the reference", r"eps inside the square root"),
+    Bug("adam_skip_counts_globally", "correct/einsum_numpy",
+        (("        for k in p:\n", "        for k in p:\n            if cfg.model == \"dynamic\" and depths[t] == 0 and k in (\"w_mid\", \"b_mid\"):\n"
+          "                continue  # skipped, as torch.optim does; but bias-corrected below with the run's t\n"),),
+        "test_trajectory", r"the update differs", r"bias-corrects it with the run's step count", select="dynamic and adam"),
     Bug("adam_moments_carried_over", "correct/einsum_numpy",
         (("    m = {k: np.zeros_like(v) for k, v in p.items()}\n    v = {k: np.zeros_like(a) for k, a in p.items()}\n",
           "    key = tuple(sorted((k, a.shape, a.dtype.str) for k, a in p.items()))\n"
@@ -276,6 +280,10 @@ BUGS = [
     Bug("unseeded_random_init", "numpy_manual",
         (("p = start(cfg, shapes)", "p = start(cfg.replace(seed=int(np.random.default_rng().integers(2**31))), shapes)"),),
         "test_contract", r"the same cfg.seed drew different initial parameters"),
+    Bug("losses_kept_as_tensors", "correct/tutorial_nn",
+        (("        losses.append(loss.item())\n", "        losses.append(loss)\n"),
+         ("    return Result(losses=np.array(losses),", "    return Result(losses=losses,")),
+        "test_contract", r"train returned losses as list, which NumPy cannot read .*tensor.detach\(\)"),
     Bug("refuses_without_naming", "correct/student",
         (("raise NotImplementedError(\"only model, bias, loss, optimizer = two_layer, True, mean, sgd\")",
           "raise NotImplementedError(\"not supported\")"),),

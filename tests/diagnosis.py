@@ -139,6 +139,11 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                                   "keep one convention for the whole run: optimizer.zero_grad() (set_to_none=True) "
                                   "leaves an unused parameter's .grad None, and Adam skips it every time",
                                   {"unused": "mixed"}))
+            out.append(Hypothesis("Adam skips the unused shared layer (torch.optim's convention) but bias-corrects "
+                                  "it with the run's step count, not the steps it has taken",
+                                  "count each parameter's own Adam steps: a skipped step does not advance its t "
+                                  "(torch.optim keeps state['step'] per parameter)",
+                                  {"unused": "skip", "global_count": True}))
         out += [Hypothesis(f"Adam with eps {e:g} instead of 1e-8", "eps = 1e-8 (torch.optim.Adam's)", {"eps": e})
                 for e in (1e-7, 1e-6, 1e-5, 1e-10)]
         out += [Hypothesis(f"Keras' Adam (keras.optimizers.Adam: eps {e:g} added to the root of the uncorrected "
@@ -213,7 +218,7 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
             if k not in live and (unused == "skip" or (unused == "mixed" and k not in seen)):
                 continue
             count[k] += 1
-            n = count[k]
+            n = t + 1 if opt.get("global_count") else count[k]
             if "decoupled_decay" in opt:
                 p[k] = p[k] * (1 - lr * opt["decoupled_decay"])
             m[k] = b1 * m[k] + (1 - b1) * gk

@@ -62,5 +62,6 @@ def train(x, y, cfg):
             out["grads"] = g
         p = {k: p[k] - np.asarray(cfg.lr, cfg.dtype) * g[k] for k in p}
     out["params"] = p
+    out["note"] = f"{cfg.steps} steps of plain NumPy"  # a key of its own: the suite reads only the contract's
     out["losses"] = np.array(out["losses"])
     return out
