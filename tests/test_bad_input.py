@@ -77,7 +77,7 @@ def test_bad_input_is_refused(impl, case):
 @pytest.mark.dynamic_only
 def test_bad_depths_are_refused(impl):
     x, y, good = setup(impl, 0, "float64", steps=3, **dynamic_changes(impl))
-    for depths in (good.depths[:-1], (0, 1, good.max_depth + 1)):
+    for depths in (good.depths[:-1], (0, 1, good.max_depth + 1), (0, -1, 1)):
         try:
             impl.run(x, y, Config.unchecked(**dict(good.asdict(), depths=depths)))
         except (ValueError, TypeError) as e:
