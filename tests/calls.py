@@ -47,7 +47,8 @@ def build(impl, example, call, claims):
     n, d_in, h, d_out = example.shape
     structure = claims[call.structure % len(claims)]
     sizes = {"arrays": (n, d_in, d_out), "cell": (impl.config.batch, impl.config.d_in, impl.config.d_out),
-             "other": (n + 2, d_in + 1, d_out + 3)}[call.cfg_sizes]
+             "larger": (n + 2, d_in + 1, d_out + 3), "smaller": (max(n // 2, 1), max(d_in // 2, 1), max(d_out // 2, 1))
+             }[call.cfg_sizes]
     cfg = impl.config.replace(**structure, batch=sizes[0], d_in=sizes[1], d_out=sizes[2], hidden=h, dtype=call.dtype,
                               data=call.data, seed=call.seed, steps=call.steps, max_depth=call.max_depth, init=None,
                               depths=None)

@@ -43,6 +43,10 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                         (1 / d_out, "divided by D_out")]}[cfg.loss]
     out += [Hypothesis(f"the reported loss is {what}, though the gradients are those of the {cfg.loss}",
                        "report the loss you differentiate", {"loss_value_scale": c}) for c, what in reported]
+    for rows, why in {64: "the tutorial's N = 64", cfg.batch: "cfg.batch"}.items():
+        if rows < n:
+            out.append(Hypothesis(f"only the first {rows} rows of x and y are used ({why}); x has {n}",
+                                  "train on every row: N is x.shape[0], whatever cfg.batch says", {"rows": rows}))
     if cfg.loss == "mean":
         out += [Hypothesis("the loss is the sum of squares, not their mean (nn.MSELoss)",
                            "divide by N*D_out (use the mean)", {"loss_scale": n * d_out}),
@@ -173,7 +177,7 @@ def schedule_candidates(first_bad_step: int) -> list:
 
 def variant(x, y, cfg, start, depths, steps, opt) -> dict:
     """The oracle's training loop (float64) with one bug put in, for `steps` steps."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    x, y = np.asarray(x, dtype=np.float64)[:opt.get("rows")], np.asarray(y, dtype=np.float64)[:opt.get("rows")]
     p = {k: np.array(v, dtype=np.float64) for k, v in start.items()}
     optimizer = opt.get("optimizer", cfg.optimizer)
     b1, b2 = opt.get("betas", (0.9, 0.999))

@@ -8,8 +8,10 @@ draws any size. Each Call fixes everything else the contract lets vary: the stru
 those the implementation computes), precision, learning rate (a fraction of the largest the
 oracle trains stably with, derived at run time), step count (0 to 200; a long run of
 1000-2500 steps at a tiny size now and then), seed, data, init given or drawn, depths given or
-drawn, max_depth 0-5, what cfg.batch/d_in/d_out say, x and y in the other precision, and their
-memory layouts (C, Fortran, strided, negative strides; read-only or not).
+drawn, max_depth 0-5, what cfg.batch/d_in/d_out say (the arrays' sizes, the cell's, larger or
+smaller ones), x and y in the other precision, and their memory layouts (C, Fortran, strided,
+negative strides; read-only or not). The pool's sizes are all below the tutorial cells', so one
+more example (beyond_the_cell) is built per implementation: one more than its cell in every size.
 
 Every Example prints as JSON that `--replay` runs again exactly.
 """
@@ -39,7 +41,7 @@ class Call:
     init_scale: str = "fan_in"  # "randn" or "fan_in" (uniform +-1/sqrt(fan_in)), when the suite gives it
     depth_seed: int = None  # None: the implementation draws the depths; else the suite gives them
     max_depth: int = 3
-    cfg_sizes: str = "arrays"  # what cfg.batch/d_in/d_out say: "arrays" (their shapes), "cell", "other"
+    cfg_sizes: str = "arrays"  # what cfg.batch/d_in/d_out say: "arrays" (their shapes), "cell", "larger", "smaller"
     x_layout: str = "C"
     x_readonly: bool = False
     x_other_precision: bool = False
@@ -91,7 +93,7 @@ def calls(draw, long=False):
         init_scale=draw(st.sampled_from(("fan_in", "randn"))),
         depth_seed=draw(st.none() | st.integers(0, 1000)),
         max_depth=draw(st.integers(0, DEEPEST)),
-        cfg_sizes=draw(st.sampled_from(("arrays", "cell", "other"))),
+        cfg_sizes=draw(st.sampled_from(("arrays", "cell", "larger", "smaller"))),
         init_layout=draw(st.sampled_from(("C", "fortran", "reversed"))),
         **{k: draw(v) for prefix in ("x", "y") for k, v in _layout(prefix).items()},
     )
@@ -129,5 +131,19 @@ AWKWARD_INPUTS = Example(shape=POOL[2], data_seed=2, calls=(
     Call(structure=0, dtype="float32", lr_fraction=0.1, steps=30, seed=3, init_seed=4, cfg_sizes="cell",
          x_layout="reversed", x_readonly=True, x_other_precision=True, y_layout="fortran", y_readonly=True,
          init_layout="reversed"),
-    Call(structure=0, dtype="float64", lr_fraction=0.5, steps=20, seed=5, cfg_sizes="other", x_layout="strided",
+    Call(structure=0, dtype="float64", lr_fraction=0.5, steps=20, seed=5, cfg_sizes="larger", x_layout="strided",
          y_layout="reversed", y_other_precision=True)))
+
+
+def beyond_the_cell(cell, claims) -> Example:
+    """One more than the implementation's own cell in every size (N, D_in, H, D_out): what a
+    module that keeps only the tutorial's sizes (x[:64], the first 100 hidden units) gets wrong.
+    Its cell's structure with cfg sizes the cell's (smaller than the arrays), then another
+    structure it computes in the other precision, from an init the suite gives."""
+    ids = [tuple(sorted(s.items())) for s in claims]
+    own = tuple(sorted((k, getattr(cell, k)) for k in ("model", "bias", "loss", "optimizer")))
+    first = ids.index(own) if own in ids else 0
+    other = next((i for i in range(len(ids)) if i != first), first)
+    return Example(shape=(cell.batch + 1, cell.d_in + 1, cell.hidden + 1, cell.d_out + 1), data_seed=3, calls=(
+        Call(structure=first, dtype="float64", lr_fraction=0.3, steps=12, seed=6, cfg_sizes="cell"),
+        Call(structure=other, dtype="float32", lr_fraction=0.3, steps=8, seed=7, init_seed=8, depth_seed=9)))

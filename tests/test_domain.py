@@ -59,6 +59,11 @@ def test_domain(impl, request):
              + str(getattr(first, "msg", first)).rsplit(" [", 1)[0], impl)
 
 
+def test_sizes_beyond_the_cell(impl, request):
+    """Every size one more than its own cell's (the pool's are all smaller), in two calls."""
+    check_example(impl, strategies.beyond_the_cell(impl.config, impl.claims()), replay_command(impl, request.config))
+
+
 def test_replay(impl, request):
     """One example, exactly as a failure printed it (--replay)."""
     text = request.config.getoption("replay")
