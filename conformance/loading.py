@@ -295,6 +295,8 @@ def load(spec: str) -> Impl:
     try:
         if dotted is None:
             name = path.stem
+            if str(path.parent) not in sys.path:  # its own modules beside it import, as under `python mine.py`
+                sys.path.insert(0, str(path.parent))
             module_spec = importlib.util.spec_from_file_location(f"_impl_{name}", path)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_spec.name] = module  # so that pickling and dataclasses inside it work

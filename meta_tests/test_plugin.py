@@ -28,6 +28,18 @@ def test_a_plug_in_runs_from_any_directory(tmp_path, form):
     assert "unrecognized arguments" not in proc.stderr
 
 
+def test_a_plug_in_imports_its_own_modules(tmp_path):
+    """A plug-in that imports a module of its own beside it, as `python mine.py` would, also under -n 2."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "helpers.py").write_text("import numpy as np\n\n\ndef relu(a):\n    return np.where(a > 0, a, 0)\n")
+    text = STUDENT.read_text().replace("        r = np.where(a > 0, a, 0)\n", "        r = relu(a)\n")
+    (mine / "student.py").write_text(text.replace("import numpy as np\n", "import numpy as np\nfrom helpers import relu\n", 1))
+    proc = pytest_in(tmp_path, f"--impl={mine / 'student.py'}", "-k", "contract", "--report=none", "-n", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"^student +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
+
+
 def test_the_deep_profile_and_a_seed_run(tmp_path):
     """--hypothesis-profile=deep (the README's deeper profile, registered before hypothesis' own
     plugin loads it) with --max-examples over it, and a seed, under xdist (its controller and
