@@ -23,13 +23,17 @@ def init_with(cfg, **arrays):
     return dict(cfg.init, **arrays)
 
 
+# How a message may name x and y: by name, or as the inputs and the targets.
+X, Y = r"\bx\b|\binputs?\b", r"\by\b|\btargets?\b|\blabels?\b"
+
 # id: (make the bad (x, y, cfg fields) from good ones, a pattern the message must match)
 CASES = {
-    "x_rank_1": (lambda x, y, c: (x[0], y, {}), r"\bx\b"),
-    "x_rank_3": (lambda x, y, c: (x[None], y, {}), r"\bx\b"),
-    "y_rank_1": (lambda x, y, c: (x, y[:, 0], {}), r"\by\b"),
-    "x_not_an_array": (lambda x, y, c: (x.tolist(), y, {}), r"\bx\b"),
-    "mismatched_N": (lambda x, y, c: (x, y[:-1], {}), r"\bN\b|\brows?\b|\bsamples?\b|\bx\b.*\by\b|\by\b.*\bx\b"),
+    "x_rank_1": (lambda x, y, c: (x[0], y, {}), X),
+    "x_rank_3": (lambda x, y, c: (x[None], y, {}), X),
+    "y_rank_1": (lambda x, y, c: (x, y[:, 0], {}), Y),
+    "x_not_an_array": (lambda x, y, c: (x.tolist(), y, {}), X),
+    "mismatched_N": (lambda x, y, c: (x, y[:-1], {}), rf"\bN\b|\brows?\b|\bsamples?\b|\bexamples?\b|\bbatch\b|"
+                                                    rf"({X}).*({Y})|({Y}).*({X})"),
     "x_with_nan": (lambda x, y, c: (with_nan(x), y, {}), r"(?i)nan|finite"),
     "y_with_inf": (lambda x, y, c: (x, with_nan(y, np.inf), {}), r"(?i)\binf|finite"),
     "init_missing_key": (lambda x, y, c: (x, y, {"init": {k: v for k, v in c.init.items() if k != first(c)}}),
@@ -39,15 +43,15 @@ CASES = {
                          "{key}"),
     "init_with_nan": (lambda x, y, c: (x, y, {"init": init_with(c, **{first(c): with_nan(c.init[first(c)])})}),
                       r"(?i){key}|nan|finite"),
-    "init_wrong_D_in": (lambda x, y, c: (x[:, :-1], y, {}), r"{key}|\bx\b"),
+    "init_wrong_D_in": (lambda x, y, c: (x[:, :-1], y, {}), r"{key}|" + X),
     "negative_steps": (lambda x, y, c: (x, y, {"steps": -1, "depths": None}), r"steps"),
     "fractional_steps": (lambda x, y, c: (x, y, {"steps": 2.5, "depths": None}), r"steps"),
     "zero_lr": (lambda x, y, c: (x, y, {"lr": 0.0}), r"\blr\b|learning.rate"),
     "negative_lr": (lambda x, y, c: (x, y, {"lr": -1e-3}), r"\blr\b|learning.rate"),
     "nan_lr": (lambda x, y, c: (x, y, {"lr": float("nan")}), r"\blr\b|learning.rate"),
     "infinite_lr": (lambda x, y, c: (x, y, {"lr": float("inf")}), r"\blr\b|learning.rate"),
-    "unknown_dtype": (lambda x, y, c: (x, y, {"dtype": "float16"}), r"dtype"),
-    "unknown_device": (lambda x, y, c: (x, y, {"device": "tpu"}), r"device"),
+    "unknown_dtype": (lambda x, y, c: (x, y, {"dtype": "float16"}), r"dtype|float16"),
+    "unknown_device": (lambda x, y, c: (x, y, {"device": "tpu"}), r"device|\btpu\b"),
     "unavailable_device": (lambda x, y, c: (x, y, {"device": "cuda:99"}), r"device|cuda"),
 }
 

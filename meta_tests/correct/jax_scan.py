@@ -37,7 +37,7 @@ def validate(x, y, cfg):
     for field, allowed in FIELDS.items():
         if getattr(cfg, field) not in allowed:
             raise NotImplementedError(f"{field}={getattr(cfg, field)!r} is not implemented")
-    for name, a in (("x", x), ("y", y)):
+    for name, a in (("inputs", x), ("targets", y)):  # its messages name x and y in its own words
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")
         if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
@@ -45,9 +45,9 @@ def validate(x, y, cfg):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} holds NaN or Inf")
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} rows (N) but y has {y.shape[0]}")
+        raise ValueError(f"{x.shape[0]} inputs but {y.shape[0]} targets")
     if cfg.dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype {cfg.dtype!r}: expected float32 or float64")
+        raise ValueError(f"precision {cfg.dtype!r} is not supported: use float32 or float64")
     if cfg.device != "cpu":
         raise ValueError(f"device {cfg.device!r}: this module runs on the cpu only")
     if isinstance(cfg.steps, bool) or not isinstance(cfg.steps, (int, np.integer)) or cfg.steps < 0:
