@@ -3,6 +3,7 @@ import ast
 import importlib
 import importlib.util
 import itertools
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -103,9 +104,10 @@ class Impl:
         return [s for s in STRUCTURES if self.probe()[structure_id(s)][0] != "refused"]
 
     def probe(self) -> dict:
-        """{structure id: (verdict, detail)}: 'refused' (NotImplementedError naming the field),
-        'claimed' (a one-step call returned: the cell's own at its sizes, any other at the sizes
-        and precision its checks use, so that a compiled module compiles them once), or 'broken'
+        """{structure id: (verdict, detail)}: 'refused' (NotImplementedError naming the field, or
+        the value asked for: 'adam is not supported'), 'claimed' (a one-step call returned: the
+        cell's own at its sizes, any other at the sizes and precision its checks use, so that a
+        compiled module compiles them once), or 'broken'
         (it raised anything else, or NotImplementedError without naming the field: a claim that
         the checks will test)."""
         if self._probe is None:
@@ -123,7 +125,8 @@ class Impl:
             self.run(x, y, cfg)
         except NotImplementedError as e:
             changed = [f for f in STRUCTURAL if structure[f] != getattr(self.config, f)] or list(STRUCTURAL)
-            if any(f in str(e) for f in STRUCTURAL):
+            values = [str(structure[f]) for f in changed if isinstance(structure[f], str)]  # "adam is not supported"
+            if any(f in str(e) for f in STRUCTURAL) or any(re.search(rf"(?i)\b{v}\b", str(e)) for v in values):
                 return "refused", str(e)
             return "broken", f"NotImplementedError that names no field ({', '.join(changed)} expected): {e}"
         except BaseException as e:  # noqa: B036 - pytest.fail from as_result included

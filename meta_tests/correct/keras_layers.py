@@ -6,7 +6,8 @@ rounded to float32), and Keras' Adam adds epsilon before the bias correction, wh
 contract's update. The dynamic model reuses one Dense layer; at depth 0 its gradients are None
 and Adam skips it, as torch.optim does. It imports nothing from the suite: its own input checks,
 init and depths drawn with NumPy from cfg.seed. The TensorFlow cell's sum loss, in every other
-combination (8 structures); a mean loss is refused with NotImplementedError naming the field.
+combination (8 structures); a mean loss is refused with NotImplementedError naming the value
+("'mean' is not implemented").
 """
 import math
 
@@ -34,7 +35,7 @@ def shapes(cfg, d_in, d_out):
 def validate(x, y, cfg):
     for field, allowed in FIELDS.items():
         if getattr(cfg, field) not in allowed:
-            raise NotImplementedError(f"{field}={getattr(cfg, field)!r} is not implemented")
+            raise NotImplementedError(f"{getattr(cfg, field)!r} is not implemented, only {allowed}")  # names the value
     for name, a in (("x", x), ("y", y)):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")
