@@ -153,26 +153,36 @@ DRAWERS = {
 
 
 def test_global_generators(impl, record_property):
-    """Each global generator is put in two different states before two identical calls.
-    Seeding it (its states after the calls agree although they differed before) fails; a result
-    that differs between the two fails; merely drawing from it is reported as a note."""
+    """Each global generator is put in two different states before two identical calls, then in
+    the second state again before a third. Seeding it (its states after the first two calls agree
+    although they differed before) fails; so does reseeding it from the OS (np.random.seed(),
+    torch.seed(): the second and third calls start from one state and leave two); a result that
+    differs between the first two fails; merely drawing from it (deterministic, given the state
+    before) is reported as a note. The third call repeats the second, past any first-call set-up."""
     x, y, cfg = setup(impl, 0, impl.config.dtype, steps=3)
     impl.warm()
     runs = []
     with state.saved_rngs():
-        for seed in (20260229, 11):
+        for seed in (20260229, 11, 11):
             state.distinct_states(seed)
             before = {name: read() for name, (read, _, _) in state.rngs().items()}
             result = impl.run(x, y, cfg)
             after = {name: read() for name, (read, _, _) in state.rngs().items()}
             runs.append((before, result, after))
     state.restore(state.BASELINE, culprit=impl.name)
-    (b1, r1, a1), (b2, r2, a2) = runs
+    (b1, r1, a1), (b2, r2, a2), (b3, _, a3) = runs
     seeded = [g for g in a1 if g in b1 and g in a2 and b1[g] != b2[g] and a1[g] == a2[g]]
     if seeded:
         g = seeded[0]
         fail(f"train seeds the {g}: its state after the call no longer depends on its state before. Seed a "
              f"generator of your own instead ({FIXES.get(g, 'a local generator seeded by cfg.seed')})", impl, cfg)
+    reseeded = [g for g in a2 if g in b2 and g in a3 and b2[g] == b3[g] and a2[g] != a3[g]]
+    if reseeded:
+        g = reseeded[0]
+        fail(f"train reseeds the {g} from the OS (np.random.seed() or torch.seed() with no seed, say): two "
+             "identical calls from one state leave it in two, so a caller that seeded it for reproducibility no "
+             f"longer gets it. Seed a generator of your own ({FIXES.get(g, 'a local generator seeded by cfg.seed')})",
+             impl, cfg)
     assert_identical(r1, r2, impl, cfg, "when the global random generators were in another state before the call "
                                         "(the result must depend on cfg.seed alone)")
     drew = [g for g in a1 if g in b1 and a1[g] != b1[g]]
