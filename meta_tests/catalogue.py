@@ -305,6 +305,15 @@ BUGS = [
     Bug("negative_depth_unchecked", "correct/keras_layers",
         (("any(not 0 <= int(d) <= cfg.max_depth for d in cfg.depths)", "any(int(d) > cfg.max_depth for d in cfg.depths)"),),
         "test_bad_input", r"depths=\(0, -1, 1\) .*no error raised", select="depths"),
+    Bug("raises_when_the_loss_overflows", "numpy_manual",
+        (("        losses[t] = loss\n", "        losses[t] = loss\n        if not np.isfinite(loss):\n"
+          "            raise FloatingPointError(f\"the loss diverged at step {t}: lower the learning rate\")\n"),),
+        "test_contract", r"made train raise FloatingPointError .* any positive finite lr is valid", select="diverging"),
+    Bug("stops_when_the_loss_overflows", "correct/student",
+        (("        out[\"losses\"].append(float(np.mean(e * e)))\n",
+          "        out[\"losses\"].append(float(np.mean(e * e)))\n        if not np.isfinite(out[\"losses\"][-1]):\n"
+          "            break  # diverged: no use going on\n"),),
+        "test_contract", r"does it stop early when the loss is no longer finite", select="diverging"),
     Bug("rows_unchecked", "correct/student",
         (("    if len(x) != len(y):\n        raise ValueError(\"x and y have different numbers of rows\")\n", ""),),
         "test_bad_input", r"mismatched_N: the error should name the problem .*could not be broadcast"),

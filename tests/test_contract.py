@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conformance.data import make_data
+from tests import oracle
 from tests.compare import assert_arrays, fail
 from tests.start import DEEPEST, dynamic_changes, setup, shapes_of, small_sizes
 from tests.stats import uniformity
@@ -12,6 +13,7 @@ from tests.stats import uniformity
 # probability at most 1e-6: six chi-square tests, each at 1e-6 / 6.
 DEPTHS_FALSE_ALARM = 1e-6
 DEPTHS_TESTS = 6
+DIVERGE_STEPS = 20
 
 
 def test_own_cell_runs(impl):
@@ -60,6 +62,32 @@ def test_zero_steps(impl):
     for k, v in cfg.init.items():
         if not np.array_equal(res["params"][k], v):
             fail(f"params[{k!r}] moved although steps=0", impl, cfg)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow warnings: expected here
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_diverging_run_returns(impl, dtype):
+    """Any positive finite lr is valid: at one so large that the oracle's own loss overflows
+    within DIVERGE_STEPS steps (the cell's lr raised 1e4-fold until it does), train still returns
+    the whole result, with inf or nan where the run overflowed. Raising, or stopping early, fails."""
+    x, y, cfg = setup(impl, 0, dtype, steps=DIVERGE_STEPS)
+    lr = cfg.lr
+    with np.errstate(all="ignore"):
+        while lr < 1e300 and np.isfinite(oracle.train(x, y, cfg.replace(lr=lr)).losses).all():
+            lr *= 1e4
+    cfg = cfg.replace(lr=lr)
+    try:
+        res = impl.run(x, y, cfg)
+    except Exception as e:
+        fail(f"lr={lr:g}, at which the loss overflows within {DIVERGE_STEPS} steps, made train raise "
+             f"{type(e).__name__} ({str(e)[:120]}): any positive finite lr is valid; return the losses as they come "
+             "(inf, nan)", impl, cfg)
+    losses = np.asarray(res["losses"])
+    if losses.shape != (cfg.steps,):
+        fail(f"lr={lr:g}, at which the loss overflows: losses has shape {losses.shape}, not ({cfg.steps},): "
+             "does it stop early when the loss is no longer finite? Run every step", impl, cfg)
+    for key in ("init", "params", "grads"):
+        assert_arrays(key, res[key], shapes_of(cfg, x, y), dtype, impl, cfg)
 
 
 def test_seed_decides_init(impl):
