@@ -233,6 +233,35 @@ def frameworks_of(path: Path, top_level: bool = False, seen=None) -> set:
     return found
 
 
+def libraries_of(path: Path, seen=None) -> set:
+    """'module:NAME' for every other installed module it imports, anywhere in its source or in its
+    own local modules: importing one may change process-wide state once (scipy.special adds a
+    warning filter), which is that library's doing, not the plug-in's, so the suite imports them
+    before it watches the plug-in's import (state.ensure_warm)."""
+    seen = set() if seen is None else seen
+    if path in seen or not path.is_file():
+        return set()
+    seen.add(path)
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # a name may be a submodule
+        for name in names:
+            local = _local_file(name, path)
+            if local is not None:
+                found |= libraries_of(local, seen)
+            elif name.split(".")[0] not in FRAMEWORKS:
+                found.add(f"module:{name}")
+    return found
+
+
 def _module_level(body):
     """The statements that run at import: the module body and its if/try/with blocks, not functions."""
     for node in body:
@@ -293,7 +322,7 @@ def load(spec: str) -> Impl:
     The frameworks it imports at its top are warmed up first; whatever the import itself
     changes is recorded on the Impl and put back, so that nothing else runs with it."""
     path, dotted = locate(spec)
-    state.ensure_warm(frameworks_of(path, top_level=True))
+    state.ensure_warm(frameworks_of(path, top_level=True) | libraries_of(path))
     before = state.snapshot()
     try:
         if dotted is None:

@@ -21,6 +21,7 @@ what its framework does once per process.
 import contextlib
 import decimal
 import gc
+import importlib
 import logging
 import os
 import sys
@@ -657,7 +658,8 @@ def _extend(change):
 
 
 def warm_up(frameworks) -> None:
-    """Run each framework's one-time set-up now (imports, first use, compilers)."""
+    """Run each framework's one-time set-up now (imports, first use, compilers), and import each
+    other library named 'module:NAME'."""
     frameworks = set(frameworks)
     np.ones((2, 2)) @ np.ones((2, 2))
     if frameworks & {"torch", "torch.compile"}:
@@ -666,6 +668,12 @@ def warm_up(frameworks) -> None:
         _warm_tensorflow("tf.jit_compile" in frameworks)
     if "jax" in frameworks:
         _warm_jax()
+    for name in sorted(f.removeprefix("module:") for f in frameworks if f.startswith("module:")):
+        try:  # another library a plug-in imports: what its import changes is its own doing
+            with saved_rngs():
+                importlib.import_module(name)
+        except (Exception, SystemExit):  # not installed, not a module, or failing: the plug-in's import will say
+            pass
     import threadpoolctl
 
     _BLAS[:] = threadpoolctl.ThreadpoolController().lib_controllers

@@ -4,6 +4,7 @@ Each test starts pytest in a subprocess, as `.venv/bin/pytest` after the README'
 import json
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -38,6 +39,25 @@ def test_a_plug_in_imports_its_own_modules(tmp_path):
     proc = pytest_in(tmp_path, f"--impl={mine / 'student.py'}", "-k", "contract", "--report=none", "-n", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"^student +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
+
+
+def test_a_library_is_not_blamed_on_the_plug_in(tmp_path):
+    """scipy.special adds a warning filter when it is first imported: the library's doing, not the
+    plug-in's, whether imported at the top or inside train (the suite imports the libraries a
+    plug-in names before it watches it); a module of its own beside it that changes state is."""
+    added = subprocess.run([sys.executable, "-c", "import warnings; n = len(warnings.filters); import scipy.special; "
+                            "print(len(warnings.filters) - n)"], capture_output=True, text=True, env=fresh_env())
+    assert int(added.stdout) > 0, added.stderr  # else this test proves nothing
+    text = STUDENT.read_text()
+    (tmp_path / "student.py").write_text(text.replace(
+        "import numpy as np\n", "import numpy as np\nfrom scipy.special import expit  # noqa: F401\n", 1).replace(
+        "def train(x, y, cfg):\n", "def train(x, y, cfg):\n    import scipy.optimize  # noqa: F401\n", 1))
+    proc = pytest_in(tmp_path, f"--impl={tmp_path / 'student.py'}", "-k", "hygiene", "--report=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    (tmp_path / "helpers.py").write_text("import numpy as np\n\nnp.set_printoptions(precision=3)\n")
+    (tmp_path / "student.py").write_text(text.replace("import numpy as np\n", "import numpy as np\nimport helpers  # noqa\n", 1))
+    proc = pytest_in(tmp_path, f"--impl={tmp_path / 'student.py'}", "-k", "hygiene", "--report=none")
+    assert proc.returncode == 1 and "importing" in proc.stdout and "numpy print options" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_the_deep_profile_and_a_seed_run(tmp_path):
