@@ -257,7 +257,7 @@ def libraries_of(path: Path, seen=None) -> set:
             local = _local_file(name, path)
             if local is not None:
                 found |= libraries_of(local, seen)
-            elif name.split(".")[0] not in FRAMEWORKS:
+            elif name not in FRAMEWORKS:  # a framework itself is warmed up apart; its submodules are imported
                 found.add(f"module:{name}")
     return found
 
