@@ -3,6 +3,7 @@ import ast
 import importlib
 import importlib.util
 import itertools
+import os
 import re
 import sys
 import time
@@ -308,12 +309,26 @@ def locate(spec: str):
             raise ImplError(f"{spec}: no such file")
         return path.resolve(), None
     try:
-        found = importlib.util.find_spec(spec)
+        found = _find_spec(spec)
     except (ImportError, ValueError) as e:
         raise ImplError(f"{spec}: import failed: {type(e).__name__}: {e}") from None
     if found is None or not found.origin:
         raise ImplError(f"{spec}: import failed: ModuleNotFoundError: no module named {spec!r}")
     return Path(found.origin), spec
+
+
+def _find_spec(dotted: str):
+    """importlib's find_spec, from the directory pytest was started in too, as under `python -m
+    pytest` (.venv/bin/pytest puts only its own folder on sys.path)."""
+    try:
+        found = importlib.util.find_spec(dotted)
+    except ModuleNotFoundError:
+        found = None
+    here = os.getcwd()
+    if found is None and here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
+        found = importlib.util.find_spec(dotted)
+    return found
 
 
 def load(spec: str) -> Impl:

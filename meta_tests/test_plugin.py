@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +40,19 @@ def test_a_plug_in_imports_its_own_modules(tmp_path):
     proc = pytest_in(tmp_path, f"--impl={mine / 'student.py'}", "-k", "contract", "--report=none", "-n", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"^student +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
+
+
+def test_a_plug_in_by_dotted_name_from_its_directory(tmp_path):
+    """--impl mypkg.mine from the folder that holds mypkg/, under .venv/bin/pytest (which puts only
+    its own folder on sys.path) and under -n 2."""
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "mine.py").write_text(STUDENT.read_text())
+    proc = subprocess.run([str(Path(sys.executable).with_name("pytest")), "-p", "no:cacheprovider", "--impl", "mypkg.mine",
+                           "-k", "contract", "--report=none", "-n", "2"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env=fresh_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"^mine +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
 
 
 def test_a_library_is_not_blamed_on_the_plug_in(tmp_path):
