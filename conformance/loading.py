@@ -53,6 +53,7 @@ class Impl:
     import_changes: list = field(default_factory=list)  # process-wide state its import changed
     last: tuple = None  # (steps, final loss) of the latest run, for the live progress line
     trained: tuple = (0.0, 0, 0)  # (seconds, calls, steps) spent inside its train, all told
+    alone: str = ""  # its name when run alone, where another of its name made it folder/name
     _probe: dict = None
 
     def __repr__(self):
@@ -317,6 +318,21 @@ def locate(spec: str):
     return Path(found.origin), spec
 
 
+def distinct_names(impls) -> None:
+    """Files of one name from different folders (a class's solution.py each) are told apart by
+    their folders: alice/solution, bob/solution."""
+    for depth in range(1, 8):
+        names = [i.name for i in impls]
+        dupes = {n for n in names if names.count(n) > 1}
+        if not dupes:
+            return
+        for impl in impls:
+            if impl.name in dupes and impl.path is not None:
+                impl.alone = impl.alone or impl.name
+                impl.name = "/".join(impl.path.resolve().parts[-depth - 1:-1] + (impl.path.stem,))
+    raise ImplError(f"two implementations share the name {sorted(dupes)}: rename one file")
+
+
 def _find_spec(dotted: str):
     """importlib's find_spec, from the directory pytest was started in too, as under `python -m
     pytest` (.venv/bin/pytest puts only its own folder on sys.path)."""
@@ -344,7 +360,8 @@ def load(spec: str) -> Impl:
             name = path.stem
             if str(path.parent) not in sys.path:  # its own modules beside it import, as under `python mine.py`
                 sys.path.insert(0, str(path.parent))
-            module_spec = importlib.util.spec_from_file_location(f"_impl_{name}", path)
+            unique = f"_impl_{name}" + ("" if f"_impl_{name}" not in sys.modules else f"_{len(sys.modules)}")
+            module_spec = importlib.util.spec_from_file_location(unique, path)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_spec.name] = module  # so that pickling and dataclasses inside it work
             module_spec.loader.exec_module(module)

@@ -15,8 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 import pytest  # noqa: E402
 
 from conformance import ROOT, state  # noqa: E402
-from conformance.loading import (ORACLE, STRUCTURES, ImplError, bundled_specs, frameworks_of,  # noqa: E402
-                                 gpu_missing_reason, is_implementation, load, locate, structure_id,
+from conformance.loading import (ORACLE, STRUCTURES, ImplError, bundled_specs, distinct_names,  # noqa: E402
+                                 frameworks_of, gpu_missing_reason, is_implementation, load, locate, structure_id,
                                  structure_of)
 
 IMPLS = pytest.StashKey[list]()
@@ -110,12 +110,9 @@ def pytest_configure(config):
     specs = config.getoption("impl")
     try:
         impls = [load(s) for s in specs] if specs else [load(s) for s in bundled_specs() if is_implementation(s)]
+        distinct_names(impls)
     except ImplError as e:
         raise pytest.UsageError(f"cannot use implementation {e}") from None
-    names = [i.name for i in impls]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise pytest.UsageError(f"two implementations share the name {dupes}: rename one file")
     for tag in {t for i in impls for t in i.tags}:
         config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
     config.stash[IMPLS] = impls

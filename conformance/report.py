@@ -69,6 +69,8 @@ def command(config, path, name, impl=None) -> str:
     exe = shown_path(sys.executable) if Path(sys.executable).absolute().is_relative_to(ROOT) else "python"
     test = ROOT / path
     test = test.relative_to(here) if test.is_relative_to(here) else test
+    if impl is not None and impl.alone:  # run alone, it has its own name again
+        name = name.replace(f"[{impl.name}", f"[{impl.alone}", 1)
     return f"{exe} -m pytest {shlex.quote(f'{test}::{name}')}" + (impl.repro_flag() if impl is not None else "")
 
 

@@ -55,6 +55,25 @@ def test_a_plug_in_by_dotted_name_from_its_directory(tmp_path):
     assert re.search(r"^mine +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
 
 
+def test_files_of_one_name_in_two_folders(tmp_path):
+    """A teacher's run over solution.py files from two students: the rows are told apart by folder,
+    and a failure's reproduce command runs that one file alone, under the name it then has."""
+    for who in ("alice", "bob"):
+        (tmp_path / who).mkdir()
+    (tmp_path / "alice" / "solution.py").write_text(STUDENT.read_text())
+    (tmp_path / "bob" / "solution.py").write_text(STUDENT.read_text().replace(
+        "    if len(x) != len(y):\n        raise ValueError(\"x and y have different numbers of rows\")\n", ""))
+    proc = pytest_in(tmp_path, "--impl", "alice/solution.py", "--impl", "bob/solution.py", "-k", "bad_input",
+                     "--report=none")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"^alice/solution +pass +conforms", proc.stdout, re.M), proc.stdout[-2000:]
+    assert re.search(r"^bob/solution +FAIL 1/\d+ +FAILS", proc.stdout, re.M), proc.stdout[-2000:]
+    again = re.search(r"^ +(\S+) -m pytest (\S+) --impl=bob/solution.py$", proc.stdout, re.M)
+    assert again and "[solution-mismatched_N]" in again.group(2), proc.stdout[-2000:]
+    proc = pytest_in(tmp_path, again.group(2).strip("'"), "--impl=bob/solution.py", "--report=none")
+    assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout[-2000:]
+
+
 def test_a_library_is_not_blamed_on_the_plug_in(tmp_path):
     """scipy.special adds a warning filter when it is first imported: the library's doing, not the
     plug-in's, whether imported at the top or inside train (the suite imports the libraries a
