@@ -79,7 +79,11 @@ class Impl:
         began, steps = time.perf_counter(), 0
         try:
             with state.applied(self.import_changes):
-                raw = self.module.train(x, y, cfg)
+                try:
+                    raw = self.module.train(x, y, cfg)
+                except SystemExit as e:  # would end the whole run: a failure of this call instead
+                    raise RuntimeError(f"train called sys.exit({e.code!r}); raise an exception instead").with_traceback(
+                        e.__traceback__) from None  # its traceback: where sys.exit was called
             steps = cfg.steps if isinstance(getattr(cfg, "steps", None), int) else 0
         finally:  # a refused call's time counts too
             seconds, calls, total = self.trained
