@@ -372,6 +372,9 @@ def load(spec: str) -> Impl:
         else:
             module = importlib.import_module(dotted)
             name = dotted.rpartition(".")[2]
+    except SystemExit as e:  # a script's top-level code (argparse, sys.exit(main())) ran at import
+        raise ImplError(f"{spec}: importing it called sys.exit({e.code!r}): put the code a script runs under "
+                        "if __name__ == '__main__':") from None
     except Exception as e:  # the module's own import failed: say which module and why
         raise ImplError(f"{spec}: import failed: {type(e).__name__}: {e}") from None
     changes = state.diff(before, state.snapshot())

@@ -74,6 +74,21 @@ def test_files_of_one_name_in_two_folders(tmp_path):
     assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout[-2000:]
 
 
+def test_a_script_that_exits_at_import_or_in_train(tmp_path):
+    """Script code at the top (argparse on pytest's own arguments) stops the run with one line that
+    says what to do; sys.exit inside train fails that call, where it used to end the whole run."""
+    (tmp_path / "script.py").write_text("import argparse\n\nargs = argparse.ArgumentParser().parse_args()\n\n\n"
+                                        "def train(x, y, cfg):\n    pass\n")
+    proc = pytest_in(tmp_path, "--impl=script.py", "--report=none")
+    assert proc.returncode != 0 and "importing it called sys.exit(2): put the code a script runs under if __name__" \
+        in proc.stdout + proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (tmp_path / "quits.py").write_text(STUDENT.read_text().replace("def train(x, y, cfg):\n", "def train(x, y, cfg):\n"
+                                                                   "    raise SystemExit('done')\n", 1))
+    proc = pytest_in(tmp_path, "--impl=quits.py", "-k", "contract", "--report=none")
+    assert proc.returncode == 1 and "INTERNALERROR" not in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    assert "train called sys.exit('done'); raise an exception instead (at quits.py:" in proc.stdout, proc.stdout[-3000:]
+
+
 def test_a_library_is_not_blamed_on_the_plug_in(tmp_path):
     """scipy.special adds a warning filter when it is first imported: the library's doing, not the
     plug-in's, whether imported at the top or inside train (the suite imports the libraries a
