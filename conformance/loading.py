@@ -310,6 +310,8 @@ def locate(spec: str):
     """(path of the source, module name or None for a file) for what --impl was given."""
     path = Path(spec)
     if spec.endswith(".py") or path.exists():
+        if path.is_dir():
+            raise ImplError(f"{spec}: a folder; give the .py file that defines train (or a dotted module name)")
         if not path.is_file():
             raise ImplError(f"{spec}: no such file")
         return path.resolve(), None
