@@ -119,6 +119,10 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
         for d in range(cfg.max_depth + 1):
             out.append(Hypothesis(f"the depth is always {d}, whatever cfg.depths says",
                                   "run the middle layer depths[t] times at step t", {"fixed_depth": d}))
+    if cfg.optimizer == "sgd" and cfg.model == "two_layer":
+        out.append(Hypothesis("w2 is updated before the gradient flows back through it (the backward pass uses "
+                              "the new w2)", "compute every gradient first, then update: grad_h_relu = "
+                              "grad_y_pred @ w2.T with the w2 of the forward pass", {"early_update": True}))
     if cfg.optimizer == "sgd":
         out += [Hypothesis(f"momentum {m} on top of plain gradient descent", "plain SGD: w -= lr * grad, no momentum",
                            {"momentum": m}) for m in (0.9, 0.5, 0.99)]
@@ -279,7 +283,7 @@ def _loss_and_grads(p, x, y, cfg, depth, opt):
             grads[b] += g.sum(axis=0)
         if i == 0:
             break
-        g = g @ p[w].T
+        g = g @ (p[w] - cfg.lr * grads[w] if opt.get("early_update") else p[w]).T
         z = pres[i - 1]
         if act == "relu":
             mask = {"inverted": z <= 0, "none": np.ones_like(z, dtype=bool)}.get(opt.get("mask"), z > 0)
