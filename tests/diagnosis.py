@@ -106,6 +106,9 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
         out.append(Hypothesis("the learning rate is rounded to float32 in a float64 run (Keras' optimizers keep "
                               "learning_rate as a float32 variable)", "step with cfg.lr in float64 (with Keras: "
                               "write the update yourself, variable.assign_sub(cfg.lr * grad))", {"lr_fixed": lr32}))
+    weights = ("w1", "w2") if cfg.model == "two_layer" else ("w_in", "w_mid", "w_out")
+    out += [Hypothesis(f"{w} is never updated (its gradient is computed, the update forgotten)",
+                       f"update every parameter: {w} -= lr * grad_{w}", {"never_updated": w}) for w in weights]
     if cfg.bias:
         out.append(Hypothesis("the biases get no gradient (they never change)", "backpropagate into the biases: "
                               "grad_b = the sum over rows of the layer's output gradient", {"frozen_bias": True}))
@@ -216,6 +219,8 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
         if "schedule" in opt and t >= opt["schedule"][0]:
             lr *= opt["schedule"][1]
         for k in p:
+            if k == opt.get("never_updated"):
+                continue
             gk = g[k] + opt.get("weight_decay", 0.0) * p[k]
             if optimizer == "sgd":
                 if "momentum" in opt:
