@@ -232,7 +232,7 @@ def frameworks_of(path: Path, top_level: bool = False, seen=None) -> set:
                 local = _local_file(name, path)
                 if local is not None:
                     found |= frameworks_of(local, top_level, seen)
-    if not top_level and "torch" in found and "compile(" in source:
+    if not top_level and "torch" in found and re.search(r"\bcompile\b", source):  # a call or @torch.compile
         found.add("torch.compile")
     if not top_level and "tensorflow" in found and "jit_compile" in source:
         found.add("tf.jit_compile")

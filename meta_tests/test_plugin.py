@@ -89,6 +89,14 @@ def test_a_script_that_exits_at_import_or_in_train(tmp_path):
     assert "train called sys.exit('done'); raise an exception instead (at quits.py:" in proc.stdout, proc.stdout[-3000:]
 
 
+def test_torch_compile_as_a_decorator_is_not_blamed(tmp_path):
+    """torch.compile's first use raises the recursion limit and sets an environment variable: the
+    framework's doing, warmed up before the baseline also when the module writes @torch.compile."""
+    (tmp_path / "compiled.py").write_text((ROOT / "meta_tests" / "compile_decorator.py").read_text())
+    proc = pytest_in(tmp_path, "--impl=compiled.py", "-k", "hygiene", "--report=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
 def test_a_library_is_not_blamed_on_the_plug_in(tmp_path):
     """scipy.special adds a warning filter when it is first imported: the library's doing, not the
     plug-in's, whether imported at the top or inside train (the suite imports the libraries a
