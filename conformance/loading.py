@@ -2,6 +2,7 @@
 import ast
 import importlib
 import importlib.util
+import inspect
 import itertools
 import os
 import re
@@ -296,6 +297,12 @@ def _from_module(module, name: str, spec: str, path: Path, frameworks, changes) 
     where = spec or f"implementations/{name}.py"
     if not callable(getattr(module, "train", None)):
         raise ImplError(f"{where}: defines no train(x, y, cfg) function")
+    try:
+        inspect.signature(module.train).bind(None, None, None)
+    except TypeError:
+        raise ImplError(f"{where}: train{inspect.signature(module.train)} cannot be called as train(x, y, cfg)") from None
+    except ValueError:  # no signature to read (a builtin): the calls will tell
+        pass
     try:
         config = Config.of(getattr(module, "CONFIG", None))
     except (TypeError, ValueError) as e:

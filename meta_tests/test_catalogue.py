@@ -100,6 +100,7 @@ UNUSABLE = {
                              r"bad CONFIG: .*unknown field.*learning_rate"),
     "impossible_config_value": ("CONFIG = {'lr': -1}\ndef train(x, y, cfg): pass\n", r"bad CONFIG: cfg.lr must be"),
     "import_fails": ("import not_a_module_anywhere\n", r"import failed: ModuleNotFoundError"),
+    "train_without_cfg": ("def train(x, y):\n    pass\n", r"train\(x, y\) cannot be called as train\(x, y, cfg\)"),
     "bad_tags": ("TAGS = 'numpy'\ndef train(x, y, cfg): pass\n", r"TAGS must be a sequence"),
 }
 
