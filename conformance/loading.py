@@ -203,70 +203,57 @@ def as_result(impl: Impl, raw, cfg) -> dict:
 # ----------------------------------------------------------------- frameworks
 
 
-def frameworks_of(path: Path, top_level: bool = False, seen=None) -> set:
+def frameworks_of(path: Path, top_level: bool = False) -> set:
     """The frameworks a module imports, in its source or in its own local modules (read, not
     imported: the suite warms them up before the import it watches). top_level: only the
     imports that run when the module is imported. Marks 'torch.compile' and 'tf.jit_compile'
     too, whose first use sets up more."""
-    seen = set() if seen is None else seen
+    names, sources = _imports(path, top_level, set())
+    found = {n.split(".")[0] for n in names} & set(FRAMEWORKS)
+    text = "\n".join(sources)
+    if not top_level and "torch" in found and re.search(r"\btorch\.compile\b|(?<![\w.])compile\b", text):  # not re.compile
+        found.add("torch.compile")
+    if not top_level and "tensorflow" in found and "jit_compile" in text:
+        found.add("tf.jit_compile")
+    return found
+
+
+def libraries_of(path: Path) -> set:
+    """'module:NAME' for every other installed module it imports, anywhere in its source or in its
+    own local modules: importing one may change process-wide state once (scipy.special adds a
+    warning filter), which is that library's doing, not the plug-in's, so the suite imports them
+    before it watches the plug-in's import (state.ensure_warm). A framework itself is warmed up
+    apart; its submodules are imported here."""
+    return {f"module:{n}" for n in _imports(path, False, set())[0] if n not in FRAMEWORKS}
+
+
+def _imports(path: Path, top_level: bool, seen: set) -> tuple:
+    """(the module names its import statements name, the sources read): its own files beside it
+    are followed, their imports counting as its. For `from a import b`, a.b too: b may be a module."""
     if path in seen or not path.is_file():
-        return set()
+        return [], []
     seen.add(path)
     try:
         source = path.read_text()
         tree = ast.parse(source)
     except (OSError, SyntaxError, UnicodeDecodeError):
-        return set()
-    found = set()
-    nodes = _module_level(tree.body) if top_level else ast.walk(tree)
-    for node in nodes:
-        names = []
+        return [], []
+    names, sources = [], [source]
+    for node in (_module_level(tree.body) if top_level else ast.walk(tree)):
+        found = []
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            found = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module]
-        for name in names:
-            top = name.split(".")[0]
-            if top in FRAMEWORKS:
-                found.add(top)
-            else:
-                local = _local_file(name, path)
-                if local is not None:
-                    found |= frameworks_of(local, top_level, seen)
-    if not top_level and "torch" in found and re.search(r"\bcompile\b", source):  # a call or @torch.compile
-        found.add("torch.compile")
-    if not top_level and "tensorflow" in found and "jit_compile" in source:
-        found.add("tf.jit_compile")
-    return found
-
-
-def libraries_of(path: Path, seen=None) -> set:
-    """'module:NAME' for every other installed module it imports, anywhere in its source or in its
-    own local modules: importing one may change process-wide state once (scipy.special adds a
-    warning filter), which is that library's doing, not the plug-in's, so the suite imports them
-    before it watches the plug-in's import (state.ensure_warm)."""
-    seen = set() if seen is None else seen
-    if path in seen or not path.is_file():
-        return set()
-    seen.add(path)
-    try:
-        tree = ast.parse(path.read_text())
-    except (OSError, SyntaxError, UnicodeDecodeError):
-        return set()
-    found = set()
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # a name may be a submodule
-        for name in names:
+            found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in found:
             local = _local_file(name, path)
-            if local is not None:
-                found |= libraries_of(local, seen)
-            elif name not in FRAMEWORKS:  # a framework itself is warmed up apart; its submodules are imported
-                found.add(f"module:{name}")
-    return found
+            if local is None:
+                names.append(name)
+                continue
+            more, texts = _imports(local, top_level, seen)
+            names += more
+            sources += texts
+    return names, sources
 
 
 def _module_level(body):
@@ -373,7 +360,10 @@ def load(spec: str) -> Impl:
             name = path.stem
             if str(path.parent) not in sys.path:  # its own modules beside it import, as under `python mine.py`
                 sys.path.insert(0, str(path.parent))
-            unique = f"_impl_{name}" + ("" if f"_impl_{name}" not in sys.modules else f"_{len(sys.modules)}")
+            unique, n = f"_impl_{name}", 1
+            while unique in sys.modules:  # another file of this name, from another folder
+                n += 1
+                unique = f"_impl_{name}_{n}"
             module_spec = importlib.util.spec_from_file_location(unique, path)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_spec.name] = module  # so that pickling and dataclasses inside it work
