@@ -243,7 +243,14 @@ def _imports(path: Path, top_level: bool, seen: set) -> tuple:
         found = []
         if isinstance(node, ast.Import):
             found = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        elif isinstance(node, ast.ImportFrom) and node.level:  # `from . import x`, `from .x import y`: its package's
+            base = path.parents[min(node.level, len(path.parents)) - 1]
+            for name in [node.module] * bool(node.module) + [".".join(filter(None, (node.module, a.name)))
+                                                             for a in node.names]:
+                more, texts = _imports(_local_file(name, base / "_") or Path(), top_level, seen)
+                names += more
+                sources += texts
+        elif isinstance(node, ast.ImportFrom) and node.module:
             found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         for name in found:
             local = _local_file(name, path)
@@ -358,16 +365,14 @@ def load(spec: str) -> Impl:
     try:
         if dotted is None:
             name = path.stem
-            if str(path.parent) not in sys.path:  # its own modules beside it import, as under `python mine.py`
-                sys.path.insert(0, str(path.parent))
-            unique, n = f"_impl_{name}", 1
-            while unique in sys.modules:  # another file of this name, from another folder
-                n += 1
-                unique = f"_impl_{name}_{n}"
-            module_spec = importlib.util.spec_from_file_location(unique, path)
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_spec.name] = module  # so that pickling and dataclasses inside it work
-            module_spec.loader.exec_module(module)
+            packages = _packages_above(path)
+            for folder in {path.parent, packages[0].parent if packages else path.parent}:
+                if str(folder) not in sys.path:  # its own modules import, as under `python mine.py` or `python -m`
+                    sys.path.insert(0, str(folder))
+            prefix = _unique(f"_impl_{packages[0].name if packages else name}")
+            for i, folder in enumerate(packages):  # its package, under a name of the suite's: `from . import x` works
+                _exec(".".join([prefix] + [f.name for f in packages[1:i + 1]]), folder / "__init__.py", folder)
+            module = _exec(".".join([prefix] + [f.name for f in packages[1:]] + [name] * bool(packages)), path)
         else:
             module = importlib.import_module(dotted)
             name = dotted.rpartition(".")[2]
@@ -381,6 +386,34 @@ def load(spec: str) -> Impl:
         state.restore(before, changes, culprit=name)
     plugged = not (dotted or "").startswith("implementations.")
     return _from_module(module, name, spec if plugged else "", path, frameworks_of(path), changes)
+
+
+def _packages_above(path: Path) -> list:
+    """The package folders (with an __init__.py) a file sits in, outermost first."""
+    out, folder = [], path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        out.insert(0, folder)
+        folder = folder.parent
+    return out
+
+
+def _unique(name: str) -> str:
+    """name, or name_2, name_3, ...: another file or package of this name came from another folder."""
+    unique, n = name, 1
+    while unique in sys.modules:
+        n += 1
+        unique = f"{name}_{n}"
+    return unique
+
+
+def _exec(name: str, path: Path, package: Path = None):
+    """Import the source at path as module name (a package whose modules are in `package`)."""
+    locations = [str(package)] if package else None
+    module_spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=locations)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module  # so that pickling, dataclasses and relative imports inside it work
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def _inside(path: Path, folder: Path) -> bool:

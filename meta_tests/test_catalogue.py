@@ -15,7 +15,7 @@ pytestmark = pytest.mark.selftest
 ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "--report=none")
 CORRECT = ["meta_tests/correct/student.py", "tests/oracle.py", "meta_tests/correct/einsum_numpy.py",
            "meta_tests/correct/tutorial_nn.py", "meta_tests/correct/torch_func.py",
-           "meta_tests/correct/jax_style.py", "meta_tests/correct/jax_scan.py", "meta_tests/correct/tf2_eager.py",
+           "meta_tests/correct/jax_style.py", "meta_tests/correct/jax_optax.py", "meta_tests/correct/jax_scan.py", "meta_tests/correct/tf2_eager.py",
            "meta_tests/correct/keras_layers.py"]
 
 
@@ -65,12 +65,12 @@ def test_suite_catches(pytester, bug: Bug):
                        + "\n".join(t.splitlines()[0] for t in caught[:4]))
 
 
-# Eager TensorFlow, Keras and the JAX scan pay the framework's own cost per step or per compile: the
-# whole suite took them 69-82 s each under the two workers' load, 229 s of the workers' time. By
-# default they run every family but the long numeric runs (the domain family, the drawn depths'
-# uniformity tests, learning): 97 s; --deep runs them whole. jax_style (JAX, all 16 structures)
-# always runs whole.
-HEAVY = ("jax_scan", "keras_layers", "tf2_eager")
+# Eager TensorFlow, Keras, the JAX scan and JAX with optax pay the framework's own cost per step or
+# per compile: the whole suite took the first three 69-82 s each under the two workers' load, 229 s
+# of the workers' time (optax: 34 s alone). By default they run every family but the long numeric
+# runs (the domain family, the drawn depths' uniformity tests, learning): 97 s for the first three;
+# --deep runs them whole. jax_style (JAX, all 16 structures) always runs whole.
+HEAVY = ("jax_optax", "jax_scan", "keras_layers", "tf2_eager")
 LONG_RUNS = "not test_domain and not uniform and not test_learning"
 
 

@@ -42,6 +42,23 @@ def test_a_plug_in_imports_its_own_modules(tmp_path):
     assert re.search(r"^student +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
 
 
+def test_a_file_in_a_package_imports_relatively(tmp_path):
+    """A file given by path inside a package (named tests/, as the suite's own package is) that
+    imports its helper relatively (`from .helpers import relu`): it loads, as under `python -m`, and
+    the library the helper imports (scipy.special adds a warning filter) is not blamed on it."""
+    mine = tmp_path / "project" / "tests"
+    mine.mkdir(parents=True)
+    (tmp_path / "project" / "__init__.py").write_text("")
+    (mine / "__init__.py").write_text("")
+    (mine / "helpers.py").write_text("import numpy as np\nimport scipy.special  # noqa\n\n\n"
+                                     "def relu(a):\n    return np.where(a > 0, a, 0)\n")
+    text = STUDENT.read_text().replace("        r = np.where(a > 0, a, 0)\n", "        r = relu(a)\n")
+    (mine / "student.py").write_text(text.replace("import numpy as np\n", "import numpy as np\n\nfrom .helpers import relu\n", 1))
+    proc = pytest_in(tmp_path, f"--impl={mine / 'student.py'}", "-k", "contract or hygiene", "--report=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"^student +pass +pass +conforms \(2 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
+
+
 def test_a_plug_in_by_dotted_name_from_its_directory(tmp_path):
     """--impl mypkg.mine from the folder that holds mypkg/, under .venv/bin/pytest (which puts only
     its own folder on sys.path) and under -n 2."""

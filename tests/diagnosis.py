@@ -138,6 +138,8 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                            {"bias_correction": False}),
                 Hypothesis("Adam's eps inside the square root", "eps goes outside: m_hat / (sqrt(v_hat) + eps)",
                            {"eps_inside": True}),
+                Hypothesis("Adam with eps_root 1e-8 inside the square root as well as eps outside (optax's "
+                           "eps_root)", "eps outside only: m_hat / (sqrt(v_hat) + eps), eps_root=0", {"eps_root": 1e-8}),
                 Hypothesis("Adam's betas swapped (0.999, 0.9)", "beta1 = 0.9 for m, beta2 = 0.999 for v",
                            {"betas": (0.999, 0.9)}),
                 Hypothesis("AMSGrad instead of Adam", "plain Adam (amsgrad=False)", {"amsgrad": True}),
@@ -161,6 +163,10 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                            "second moment, 'epsilon hat'; the learning rate and the bias correction's betas in "
                            "float32)", "write torch.optim.Adam's update out, in cfg.dtype: m_hat / (sqrt(v_hat) + 1e-8)",
                            {"eps": e, "keras": True, "lr_fixed": lr32}) for e in (1e-7, 1e-8)]
+        out.append(Hypothesis("Adam's eps added to the root of the uncorrected second moment ('epsilon hat': "
+                              "lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps), the paper's faster form)",
+                              "add eps to the root of the bias-corrected second moment: m_hat / (sqrt(v_hat) + 1e-8)",
+                              {"keras": True, "betas64": True}))
         out += [Hypothesis(f"Adam with betas {b}", "betas (0.9, 0.999)", {"betas": b})
                 for b in ((0.9, 0.99), (0.5, 0.999), (0.0, 0.999))]
         out += [Hypothesis(f"AdamW (decoupled weight decay {wd:g}) instead of Adam", "plain Adam: no weight decay",
@@ -237,8 +243,8 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
             m[k] = b1 * m[k] + (1 - b1) * gk
             v[k] = b2 * v[k] + (1 - b2) * gk * gk
             m_hat, v_hat = m[k], v[k]
-            if opt.get("keras"):  # lr * sqrt(1 - b2^n) / (1 - b1^n) * m / (sqrt(v) + eps), those betas float32
-                c1, c2 = (1 - float(np.float32(b)) ** n for b in (b1, b2))
+            if opt.get("keras"):  # lr * sqrt(1 - b2^n) / (1 - b1^n) * m / (sqrt(v) + eps), Keras' betas float32
+                c1, c2 = (1 - (b if opt.get("betas64") else float(np.float32(b))) ** n for b in (b1, b2))
                 p[k] = p[k] - lr * np.sqrt(c2) / c1 * m[k] / (np.sqrt(v[k]) + eps)
                 continue
             if opt.get("bias_correction", True):
@@ -246,7 +252,7 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
             if opt.get("amsgrad"):  # torch keeps the running max of the raw second moment
                 vmax[k] = np.maximum(vmax[k], v[k])
                 v_hat = vmax[k] / (1 - b2 ** n) if opt.get("bias_correction", True) else vmax[k]
-            denom = np.sqrt(v_hat + eps) if opt.get("eps_inside") else np.sqrt(v_hat) + eps
+            denom = np.sqrt(v_hat + eps) if opt.get("eps_inside") else np.sqrt(v_hat + opt.get("eps_root", 0.0)) + eps
             p[k] = p[k] - lr * m_hat / denom
     losses = np.asarray(losses)
     if shift > 0:
