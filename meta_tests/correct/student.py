@@ -28,7 +28,8 @@ def _checked(x, y, cfg):
         raise ValueError(f"unsupported dtype {cfg.dtype}")
     if cfg.device != "cpu":
         raise ValueError(f"device {cfg.device} unavailable: NumPy runs on the CPU")
-    shapes = {"w1": (x.shape[1], cfg.hidden), "b1": (cfg.hidden,), "w2": (cfg.hidden, y.shape[1]), "b2": (y.shape[1],)}
+    # biases first: the order of a result's keys is the module's own business
+    shapes = {"b1": (cfg.hidden,), "b2": (y.shape[1],), "w1": (x.shape[1], cfg.hidden), "w2": (cfg.hidden, y.shape[1])}
     if cfg.init is not None:
         if set(cfg.init) != set(shapes):
             raise ValueError(f"init has keys {sorted(cfg.init)}, expected {sorted(shapes)}")
