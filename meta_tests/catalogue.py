@@ -345,6 +345,13 @@ BUGS = [
         (("        if set(cfg.init) != set(shapes):\n"
           "            raise ValueError(f\"init has keys {sorted(cfg.init)}, expected {sorted(shapes)}\")\n", ""),),
         "test_bad_input", r"init_extra_key: no error raised"),
+    Bug("nan_refused_as_a_type_error", "correct/student",
+        (('            raise ValueError(f"{name} holds NaN or Inf")', '            raise TypeError(f"{name} holds NaN or Inf")'),),
+        "test_bad_input", r"x_with_nan: raised TypeError .*a bad value raises ValueError"),
+    Bug("non_array_refused_as_a_value_error", "correct/student",
+        (('            raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")',
+          '            raise ValueError(f"{name} must be a numpy array, not {type(a).__name__}")'),),
+        "test_bad_input", r"x_not_an_array: raised ValueError .*a bad type raises TypeError"),
     # --- hygiene: process-wide state, by the call
     Bug("seeds_numpy_globally", "numpy_manual", (("p = start(cfg, shapes)", "np.random.seed(cfg.seed)\n    p = start(cfg, shapes)"),),
         "test_hygiene", r"seeds the numpy global generator"),

@@ -31,7 +31,11 @@ def init_with(cfg, **arrays):
 # How a message may name x and y: by name, or as the inputs and the targets.
 X, Y = r"\bx\b|\binputs?\b", r"\by\b|\btargets?\b|\blabels?\b"
 
-# id: (make the bad (x, y, cfg fields) from good ones, a pattern the message must match)
+# id: (make the bad (x, y, cfg fields) from good ones, a pattern the message must match). The
+# contract: ValueError for a bad value, TypeError for a bad type; a list for x is a bad type, and
+# either is accepted where the two meet (a wrong rank, a fractional step count).
+TYPE_CASES = {"x_not_an_array"}
+EITHER = {"x_rank_1", "x_rank_3", "y_rank_1", "fractional_steps"}
 CASES = {
     "x_rank_1": (lambda x, y, c: (x[0], y, {}), X),
     "x_rank_3": (lambda x, y, c: (x[None], y, {}), X),
@@ -69,9 +73,14 @@ def test_bad_input_is_refused(impl, case):
     cfg = Config.unchecked(**dict(good.asdict(), **changes))
     before = inputs_copy(bx, by, cfg)
     pattern = pattern.format(key=re.escape(first(good)), input_weight=input_weight(good))
+    want = (ValueError, TypeError) if case in EITHER else TypeError if case in TYPE_CASES else ValueError
     try:
         impl.run(bx, by, cfg)
     except (ValueError, TypeError) as e:
+        if not isinstance(e, want):
+            kind = "type" if want is TypeError else "value"
+            fail(f"{case}: raised {type(e).__name__} ({e}), but a bad {kind} raises {want.__name__} "
+                 "(the contract: ValueError for a bad value, TypeError for a bad type)", impl, good)
         if not re.search(pattern, str(e)):
             fail(f"{case}: the error should name the problem (match {pattern!r}), it says: "
                  f"{type(e).__name__}: {e}", impl, good)

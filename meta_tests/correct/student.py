@@ -12,8 +12,10 @@ TAGS = ("nn", "numpy")
 
 def _checked(x, y, cfg):
     for name, a in (("x", x), ("y", y)):
-        if not isinstance(a, np.ndarray) or a.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D numpy array")
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
         if not np.isfinite(a).all():
             raise ValueError(f"{name} holds NaN or Inf")
     if len(x) != len(y):
