@@ -302,18 +302,23 @@ def pytest_report_header(config):
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """After each test, put back any process-wide setting a call left changed, and say so on the
-    report (the hygiene cell of that implementation shows it, whatever the test order)."""
+    report (the hygiene cell of that implementation shows it, whatever the test order). The
+    teardown fails (an error in pytest's count), so that the exit status agrees with the verdict."""
     report = yield
     if call.when == "teardown" and active(item.config) and state.BASELINE:
         left = [c for c in state.diff(state.BASELINE, state.snapshot()) if c.setting != "warning filters"
                 and c.setting != "logging: logger root"  # pytest's own, per test
                 and c.setting not in state.STUCK]  # answered for already, by the test that left it
         if left:
-            from conformance.report import reproduce
+            from conformance.report import leak_reason, reproduce
 
             impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
             stay = state.restore(state.BASELINE, left, culprit=getattr(impl, "name", None))
             report.user_properties += [("leak", [str(c) for c in left]), ("reproduce", reproduce(item, impl))]
             if stay:
                 report.user_properties.append(("stuck", [c.setting for c in stay]))
+            if impl is not None:  # a check of an implementation (not a self-test running the suite inside it)
+                report.outcome = "failed"
+                report.longrepr = leak_reason(item.name, [str(c) for c in left], [c.setting for c in stay]) \
+                    + f" [{impl.name}]"
     return report

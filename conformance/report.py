@@ -74,6 +74,13 @@ def command(config, path, name, impl=None) -> str:
     return f"{exe} -m pytest {shlex.quote(f'{test}::{name}')}" + (impl.repro_flag() if impl is not None else "")
 
 
+def leak_reason(test: str, leak: list, stuck: list) -> str:
+    """What a test's calls left changed in the process, in one line."""
+    put = (f"the suite could not put back {', '.join(stuck)}; the rest it put back" if stuck
+           else "the suite put it back")
+    return f"a call during {test} left process-wide state changed ({put}): {'; '.join(leak[:4])}"
+
+
 def reproduce(item, impl) -> str:
     """The command that reruns item alone."""
     name = item.name if item.cls is None else f"{item.cls.__name__}::{item.name}"
@@ -141,10 +148,10 @@ class Report:
         if "leak" in props and impl:  # the plugin put back what a call left changed: a hygiene failure
             self.tests.setdefault((impl, "hygiene"), []).append({
                 "test": rep.nodeid, "status": "fail", "phase": "after the test",
-                "reason": f"a call during {rep.nodeid.split('::')[-1]} left process-wide state changed ("
-                          + (f"the suite could not put back {', '.join(props['stuck'])}; the rest it put back"
-                             if props.get("stuck") else "the suite put it back")
-                          + f"): {'; '.join(props['leak'][:4])}", "reproduce": props.get("reproduce"), "details": []})
+                "reason": leak_reason(rep.nodeid.split("::")[-1], props["leak"], props.get("stuck", [])),
+                "reproduce": props.get("reproduce"), "details": []})
+            self.done.add(rep.nodeid)
+            return  # its failed teardown is this hygiene failure, not one of the test's own family
         if "trained" in props and impl and family:
             spent = self.time.setdefault((impl, family), [0.0, 0.0, 0, 0])
             for i, value in enumerate([rep.duration, *props["trained"]]):

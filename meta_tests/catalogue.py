@@ -352,6 +352,12 @@ BUGS = [
         (('            raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")',
           '            raise ValueError(f"{name} must be a numpy array, not {type(a).__name__}")'),),
         "test_bad_input", r"x_not_an_array: raised ValueError .*a bad type raises TypeError"),
+    Bug("state_left_changed_by_a_refusal", "correct/student",
+        (("    shapes = _checked(x, y, cfg)\n",
+          "    old = np.seterr(over=\"ignore\")  # put back at the end, but not when _checked raises\n"
+          "    shapes = _checked(x, y, cfg)\n"),
+         ("    return out\n", "    np.seterr(**old)\n    return out\n")),
+        "test_bad_input", r"a call during test_bad_input_is_refused\[.*\] left process-wide state changed .*numpy error handling"),
     # --- hygiene: process-wide state, by the call
     Bug("seeds_numpy_globally", "numpy_manual", (("p = start(cfg, shapes)", "np.random.seed(cfg.seed)\n    p = start(cfg, shapes)"),),
         "test_hygiene", r"seeds the numpy global generator"),
