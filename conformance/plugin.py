@@ -291,6 +291,7 @@ def pytest_report_header(config):
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             pass
+    state.ensure_warm({"torch"})  # the line below imports it: its first-use set-up is torch's, not a module's
     reason = gpu_missing_reason(("torch",))
     return [
         "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" for i in impls),
