@@ -176,6 +176,20 @@ BUGS = [
         (("        for k in p:\n", "        for k in p:\n            if cfg.model == \"dynamic\" and depths[t] == 0 and k in (\"w_mid\", \"b_mid\"):\n"
           "                continue  # skipped, as torch.optim does; but bias-corrected below with the run's t\n"),),
         "test_trajectory", r"the update differs", r"bias-corrects it with the run's step count", select="dynamic and adam"),
+    Bug("adam_unused_decays_without_moving", "correct/einsum_numpy",
+        (("                p[k] = p[k] - cfg.lr * (m[k] / (1 - 0.9 ** (t + 1)))",
+          "                if cfg.model == \"dynamic\" and depths[t] == 0 and k in (\"w_mid\", \"b_mid\"):\n"
+          "                    continue  # its moments decayed above, but it does not move\n"
+          "                p[k] = p[k] - cfg.lr * (m[k] / (1 - 0.9 ** (t + 1)))"),),
+        "test_trajectory", r"the update differs", r"decays the unused shared layer's moments but does not move it",
+        select="dynamic and adam"),
+    Bug("adam_unused_moves_without_decay", "correct/einsum_numpy",
+        (("                m[k] = 0.9 * m[k] + 0.1 * g[k]\n                v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2\n",
+          "                if not (cfg.model == \"dynamic\" and depths[t] == 0 and k in (\"w_mid\", \"b_mid\")):\n"
+          "                    m[k] = 0.9 * m[k] + 0.1 * g[k]  # an unused layer keeps its old moments, and moves\n"
+          "                    v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2\n"),),
+        "test_trajectory", r"the update differs", r"moves the unused shared layer with its old moments",
+        select="dynamic and adam"),
     Bug("adam_moments_carried_over", "correct/einsum_numpy",
         (("    m = {k: np.zeros_like(v) for k, v in p.items()}\n    v = {k: np.zeros_like(a) for k, a in p.items()}\n",
           "    key = tuple(sorted((k, a.shape, a.dtype.str) for k, a in p.items()))\n"

@@ -152,6 +152,14 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                                   "keep one convention for the whole run: optimizer.zero_grad() (set_to_none=True) "
                                   "leaves an unused parameter's .grad None, and Adam skips it every time",
                                   {"unused": "mixed"}))
+            out.append(Hypothesis("Adam decays the unused shared layer's moments but does not move it (neither of "
+                                  "the contract's two conventions)", "either step it with its zero gradient (moments "
+                                  "decay and it moves, as optax does) or skip it whole (as torch.optim does)",
+                                  {"unused": "decay"}))
+            out.append(Hypothesis("Adam moves the unused shared layer with its old moments but does not decay them "
+                                  "(neither of the contract's two conventions)", "either step it with its zero "
+                                  "gradient (moments decay and it moves, as optax does) or skip it whole (as "
+                                  "torch.optim does)", {"unused": "stale"}))
             out.append(Hypothesis("Adam skips the unused shared layer (torch.optim's convention) but bias-corrects "
                                   "it with the run's step count, not the steps it has taken",
                                   "count each parameter's own Adam steps: a skipped step does not advance its t "
@@ -240,8 +248,11 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
             n = t + 1 if opt.get("global_count") else count[k]
             if "decoupled_decay" in opt:
                 p[k] = p[k] * (1 - lr * opt["decoupled_decay"])
-            m[k] = b1 * m[k] + (1 - b1) * gk
-            v[k] = b2 * v[k] + (1 - b2) * gk * gk
+            if k in live or unused != "stale":
+                m[k] = b1 * m[k] + (1 - b1) * gk
+                v[k] = b2 * v[k] + (1 - b2) * gk * gk
+            if k not in live and unused == "decay":
+                continue
             m_hat, v_hat = m[k], v[k]
             if opt.get("keras"):  # lr * sqrt(1 - b2^n) / (1 - b1^n) * m / (sqrt(v) + eps), Keras' betas float32
                 c1, c2 = (1 - (b if opt.get("betas64") else float(np.float32(b))) ** n for b in (b1, b2))
