@@ -121,11 +121,7 @@ def check_example(impl, example, replay_command):
             before = inputs_copy(x, y, cfg)
             got = impl.run(x, y, cfg)
         except Exception as e:
-            n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
-            hint = "" if (cfg.batch, cfg.d_in, cfg.d_out) == (n, d_in, d_out) else (
-                f" (cfg.batch/d_in/d_out = {cfg.batch}/{cfg.d_in}/{cfg.d_out} differ from the arrays' N/D_in/D_out = "
-                f"{n}/{d_in}/{d_out}, as the contract allows: read the sizes from x and y)")
-            failed(one_line_error(e) + hint)
+            failed(one_line_error(e) + why_it_raised(impl, x, y, cfg))
         try:
             assert_unchanged(before, x, y, cfg, impl)
             shapes = param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
@@ -158,6 +154,24 @@ def check_example(impl, example, replay_command):
             if changed:
                 failed(f"the result of call {earlier} changed after call {number} ({', '.join(changed[:4])}): "
                        "returned arrays must belong to the caller")
+
+
+def why_it_raised(impl, x, y, cfg) -> str:
+    """A hint for a call that raised: where cfg's sizes differ from the arrays', whether the same
+    call with cfg's sizes the arrays' runs (then the module reads its sizes from cfg); otherwise
+    that the failure may depend on the calls before it (the replay runs the example alone)."""
+    n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
+    if (cfg.batch, cfg.d_in, cfg.d_out) != (n, d_in, d_out):
+        try:
+            impl.run(x, y, cfg.replace(batch=n, d_in=d_in, d_out=d_out))
+        except Exception:
+            pass
+        else:
+            return (f" (cfg.batch/d_in/d_out = {cfg.batch}/{cfg.d_in}/{cfg.d_out} differ from the arrays' "
+                    f"N/D_in/D_out = {n}/{d_in}/{d_out}, as the contract allows, and the same call with cfg's sizes "
+                    "the arrays' runs: read the sizes from x and y)")
+    return (" (if the replay below passes, this call fails only after the calls made before it in this "
+            "process: state kept between calls, such as a function compiled or traced for other shapes)")
 
 
 def replay_command(impl, config):
