@@ -176,6 +176,14 @@ BUGS = [
         (("        for k in p:\n", "        for k in p:\n            if cfg.model == \"dynamic\" and depths[t] == 0 and k in (\"w_mid\", \"b_mid\"):\n"
           "                continue  # skipped, as torch.optim does; but bias-corrected below with the run's t\n"),),
         "test_trajectory", r"the update differs", r"bias-corrects it with the run's step count", select="dynamic and adam"),
+    Bug("depth_used_a_step_late", "correct/einsum_numpy",
+        (("loss_and_grads(p, x, y, cfg, int(depths[t]))", "loss_and_grads(p, x, y, cfg, int(depths[t - 1]))"),),
+        "test_trajectory", r"the forward pass or the loss differs", r"step t runs at the depth of step t-1",
+        select="matches_reference"),
+    Bug("leaky_relu", "correct/einsum_numpy",
+        (("            z = np.where(z > 0, z, 0)", "            z = np.where(z > 0, z, 0.01 * z)"),
+         ("* (pres[i - 1] > 0)", "* np.where(pres[i - 1] > 0, 1.0, 0.01)")),
+        "test_gradients", r"the forward pass or the loss differs", r"leaky ReLU \(slope 0.01 below 0\)"),
     Bug("adam_unused_decays_without_moving", "correct/einsum_numpy",
         (("                p[k] = p[k] - cfg.lr * (m[k] / (1 - 0.9 ** (t + 1)))",
           "                if cfg.model == \"dynamic\" and depths[t] == 0 and k in (\"w_mid\", \"b_mid\"):\n"

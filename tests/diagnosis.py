@@ -82,6 +82,8 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
                    "grad_w2 = h_relu.T @ grad_y_pred", {"pre_activation_input": True}),
         Hypothesis("sigmoid instead of ReLU", "use ReLU: max(h, 0)", {"act": "sigmoid"}),
         Hypothesis("tanh instead of ReLU", "use ReLU: max(h, 0)", {"act": "tanh"}),
+        Hypothesis("leaky ReLU (slope 0.01 below 0) instead of ReLU", "use ReLU: max(h, 0), gradient 0 below 0",
+                   {"act": "leaky"}),
         Hypothesis("no activation (a linear network)", "apply ReLU after every layer but the last", {"act": "identity"}),
         Hypothesis("the losses are recorded one step late (entry t holds the loss after update t)",
                    "record the loss of the forward pass before the update", {"report_shift": 1}),
@@ -119,6 +121,9 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
             out.append(Hypothesis(f"the depth is capped at {d} (a deeper step runs the middle layer {d} times)",
                                   f"run the middle layer depths[t] times at step t, up to max_depth={cfg.max_depth}",
                                   {"depth_cap": d}))
+        out.append(Hypothesis("step t runs at the depth of step t-1 (depths[t - 1]; depths[-1] at step 0), while "
+                              "the depths reported are right", "run step t at depths[t], the depth it reports",
+                              {"depth_shift": -1}))
         for d in range(cfg.max_depth + 1):
             out.append(Hypothesis(f"the depth is always {d}, whatever cfg.depths says",
                                   "run the middle layer depths[t] times at step t", {"fixed_depth": d}))
@@ -215,7 +220,8 @@ def variant(x, y, cfg, start, depths, steps, opt) -> dict:
     run = steps + max(shift, 0)
     losses, grads_seen = [], []
     for t in range(run):
-        depth = opt.get("fixed_depth", int(depths[t]) if depths is not None and t < len(depths) else 0)
+        at = t + opt.get("depth_shift", 0)  # depths[-1] at step 0 under a shift of -1, as Python indexes
+        depth = opt.get("fixed_depth", int(depths[at]) if depths is not None and at < len(depths) else 0)
         depth = min(depth, opt.get("depth_cap", depth))
         loss, g = _loss_and_grads(p, x, y, cfg, depth, opt)
         losses.append(loss)
@@ -287,7 +293,7 @@ def _loss_and_grads(p, x, y, cfg, depth, opt):
         if i < len(names) - 1:
             pres.append(z)
             z = {"relu": np.maximum(z, 0), "sigmoid": 1 / (1 + np.exp(-np.clip(z, -500, 500))),
-                 "tanh": np.tanh(z), "identity": z}[act]
+                 "tanh": np.tanh(z), "identity": z, "leaky": np.where(z > 0, z, 0.01 * z)}[act]
         outs.append(z)
         h = z
     diff = h - y
@@ -315,6 +321,8 @@ def _loss_and_grads(p, x, y, cfg, depth, opt):
             g = g * s * (1 - s)
         elif act == "tanh":
             g = g * (1 - outs[i - 1] ** 2)
+        elif act == "leaky":
+            g = g * np.where(z > 0, 1.0, 0.01)
         if opt.get("detach_mid") and names[i][0] == "w_mid":
             g = g * 0.0
     return loss, grads
