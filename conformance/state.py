@@ -720,3 +720,56 @@ def _warm_jax():
     jax.jit(jax.value_and_grad(lambda a: jnp.sum(a * a)))(jnp.ones(2))
     with jax.enable_x64(True):
         jax.jit(lambda a: a + 1)(jnp.ones(2, dtype=jnp.float64))
+
+
+# ----------------------------------------------------------------- a caller's defaults, changed
+
+
+def _flip_torch_dtype():
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64 if old == torch.float32 else torch.float32)
+    return lambda: torch.set_default_dtype(old)
+
+
+def _flip_floatx():
+    import keras
+
+    old = keras.config.floatx()
+    keras.config.set_floatx("float64" if old != "float64" else "float32")
+    return lambda: keras.config.set_floatx(old)
+
+
+def _flip_x64():
+    import jax
+
+    old = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", not old)
+    return lambda: jax.config.update("jax_enable_x64", old)
+
+
+# the process-wide defaults a caller may have set that decide a dtype when code names none, per
+# framework; a module owes the same result under any of them (its precision is cfg.dtype's)
+DEFAULTS = {"torch's default dtype (torch.set_default_dtype)": ("torch", _flip_torch_dtype),
+            "Keras' floatx (keras.config.set_floatx)": ("keras", _flip_floatx),
+            "JAX's x64 mode (jax_enable_x64)": ("jax", _flip_x64)}
+
+
+def defaults_of(frameworks) -> list:
+    """The names of the DEFAULTS that apply to a module using these frameworks (Keras with TensorFlow)."""
+    used = set(frameworks) | ({"keras"} if {"tensorflow", "tf.jit_compile"} & set(frameworks) else set())
+    return [name for name, (framework, _) in DEFAULTS.items() if framework in used]
+
+
+@contextlib.contextmanager
+def flipped(names):
+    """The named DEFAULTS set to their other value (float64 for float32, x64 on for off), then put back."""
+    undo = []
+    try:
+        for name in names:
+            undo.append(DEFAULTS[name][1]())
+        yield
+    finally:
+        for put_back in reversed(undo):
+            put_back()

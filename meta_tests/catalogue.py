@@ -380,6 +380,22 @@ BUGS = [
           "    shapes = _checked(x, y, cfg)\n"),
          ("    return out\n", "    np.seterr(**old)\n    return out\n")),
         "test_bad_input", r"a call during test_bad_input_is_refused\[.*\] left process-wide state changed .*numpy error handling"),
+    # --- hygiene: a result that follows a caller's process defaults
+    Bug("adam_moments_in_torch_default_dtype", "correct/torch_func",
+        (("    m = {k: torch.zeros_like(v) for k, v in params.items()}\n    v2 = {k: torch.zeros_like(v) for k, v in params.items()}\n",
+          "    m = {k: torch.zeros(v.shape) for k, v in params.items()}  # torch's default dtype\n"
+          "    v2 = {k: torch.zeros(v.shape) for k, v in params.items()}\n"),),
+        "test_hygiene", r"with torch's default dtype .* set to its other value by the caller, the same call raised",
+        select="process_defaults"),
+    Bug("jax_float32_run_follows_x64", "correct/jax_style",
+        (("    with jax.enable_x64(cfg.dtype == \"float64\"):\n",
+          "    with (jax.enable_x64(True) if cfg.dtype == \"float64\" else contextlib.nullcontext()):\n"),
+         ("        m = {k: jnp.zeros_like(v) for k, v in params.items()}\n        v = {k: jnp.zeros_like(a) for k, a in params.items()}\n",
+          "        m = {k: jnp.zeros(v.shape) for k, v in params.items()}  # JAX's default dtype\n"
+          "        v = {k: jnp.zeros(a.shape) for k, a in params.items()}\n"),
+         ("import functools\n", "import contextlib\nimport functools\n")),
+        "test_hygiene", r"with JAX's x64 mode .* set to its other value by the caller, the same call \(from the same init\) "
+                        r"gave a different", select="process_defaults"),
     # --- hygiene: process-wide state, by the call
     Bug("seeds_numpy_globally", "numpy_manual", (("p = start(cfg, shapes)", "np.random.seed(cfg.seed)\n    p = start(cfg, shapes)"),),
         "test_hygiene", r"seeds the numpy global generator"),

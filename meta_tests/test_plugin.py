@@ -214,6 +214,31 @@ def test_notes_say_what_draws_from_a_global_generator(tmp_path):
     assert cell["status"] == "pass" and any("torch global generator" in n for n in cell["notes"])
 
 
+def test_an_init_drawn_in_the_default_dtype_is_a_note(tmp_path):
+    """The tutorial's nn code keeping nn.Linear's own init (seeded under fork_rng, so no global
+    generator is seeded) draws it in torch's default dtype and casts it: under a caller's float64
+    default the same seed gives another start. A note, not a failure: from a given init the
+    result is the same under either default."""
+    text = (ROOT / "meta_tests" / "correct" / "tutorial_nn.py").read_text()
+    for old, new in (
+            ("    if cfg.model == \"two_layer\":\n",
+             "    with torch.random.fork_rng():\n      torch.manual_seed(cfg.seed)\n      if cfg.model == \"two_layer\":\n"),
+            ("    else:\n        model = DynamicNet", "      else:\n        model = DynamicNet"),
+            ("    p = start(cfg, shapes, \"linear\")\n", "    p = start(cfg, shapes, \"linear\") if cfg.init is not None else None\n"),
+            ("        for suffix, layer in layers.items():\n            layer.weight.copy_",
+             "        for suffix, layer in (layers.items() if p is not None else ()):\n            layer.weight.copy_"),
+            ("    losses, grads = [], None\n", "    drawn = canonical(\"data\") if p is None else None\n    losses, grads = [], None\n"),
+            ("init={k: v.copy() for k, v in p.items()}", "init=drawn if p is None else {k: v.copy() for k, v in p.items()}")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (tmp_path / "nn_default_init.py").write_text(text)
+    proc = pytest_in(tmp_path, "-k", "process_defaults or contract", f"--impl={tmp_path / 'nn_default_init.py'}",
+                     "--report=none")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert re.search(r"^\* nn_default_init · hygiene: the init it draws from cfg.seed changes with torch's default "
+                     r"dtype", proc.stdout, re.M), proc.stdout[-2000:]
+
+
 def test_a_lone_plug_in_is_run_after_others(tmp_path):
     """The order-independence check of a lone plug-in runs the oracle and a bundled module that
     shares its framework in between, and a failure names them."""

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from conformance import state
+from conformance.loading import one_line_error
 from conformance.data import make_data
 from tests.compare import assert_unchanged, fail, inputs_copy
-from tests.start import setup
+from tests.start import setup, small_sizes
 
 STEPS = 20
 CAUSES = ("usual causes: iterating over a set (or a dict built from one) whose order changes from run to run, "
@@ -94,6 +95,63 @@ def test_result_follows_the_values(impl):
         fail(f"the same x and y arrays, refilled with other values after a call, gave a different {key!r} than new "
              "arrays holding those values: the result follows the arrays' identity, not their values (a cache "
              "keyed by id(x) or by its data pointer, or a reference kept to the caller's arrays)", impl, cfg)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_result_ignores_process_defaults(impl, dtype, record_property):
+    """A caller may have set torch's default dtype, Keras' floatx or JAX's x64 mode. From a given
+    init, a call under the other value of each that applies to its frameworks gives a bit-identical
+    result: its precision is cfg.dtype's, whatever the defaults (else it fails). An init it draws
+    itself that changes with them (nn.Linear's own init, made in the default dtype and then cast)
+    is a note: the same seed gives another start in such a caller's process."""
+    names = state.defaults_of(impl.frameworks)
+    if not names:
+        pytest.skip(f"{impl.name} uses no framework with a process-wide default dtype (NumPy has none)")
+    richest = max(impl.claims(), key=lambda s: (s["model"] == "dynamic") + s["bias"] + (s["optimizer"] == "adam"))
+    for changes in ({}, {**richest, **small_sizes()}):  # its cell, and the structure with the most in it
+        if changes and all(getattr(impl.config, k) == v for k, v in richest.items()):
+            continue
+        check_defaults(impl, dtype, names, changes, record_property)
+
+
+def check_defaults(impl, dtype, names, changes, record_property):
+    __tracebackhide__ = True
+    x, y, cfg = setup(impl, 0, dtype, steps=STEPS, **changes)
+    fix = ("Name the dtype wherever an array, tensor, layer or variable is made (dtype=cfg.dtype: torch.zeros(..., "
+           "dtype=...), nn.Linear(..., dtype=...), Keras layers' dtype=, jnp.zeros(..., dtype=...))")
+
+    def under(flip, cfg):
+        with state.flipped(flip):
+            try:
+                return impl.run(x, y, cfg)
+            except Exception as e:  # what it makes in the default dtype meets what it makes in cfg.dtype
+                return e
+
+    def off(usual, other):
+        return isinstance(other, Exception) or differing(usual, other)
+
+    def culprits(usual, cfg):
+        if not off(usual, under(names, cfg)):
+            return []
+        return [n for n in names if off(usual, under([n], cfg))] or names
+
+    usual = impl.run(x, y, cfg)
+    guilty = culprits(usual, cfg)
+    if guilty:
+        other, setting = under(guilty, cfg), " and ".join(guilty)
+        if isinstance(other, Exception):
+            fail(f"with {setting} set to its other value by the caller, the same call raised {one_line_error(other)}: "
+                 f"it makes something in the process default, not in cfg.dtype. {fix}", impl, cfg)
+        fail(f"with {setting} set to its other value by the caller, the same call (from the same init) gave a "
+             f"different {differing(usual, other)!r} ({difference(usual, other)}): its precision follows a process "
+             f"default, not cfg.dtype. {fix}", impl, cfg)
+    drawn = cfg.replace(init=None, depths=None)
+    guilty = culprits(impl.run(x, y, drawn), drawn)
+    if guilty:
+        record_property("note", f"the init it draws from cfg.seed changes with {' and '.join(guilty)} (a caller "
+                                "may set it): the same seed gives another start there. Draw it in cfg.dtype "
+                                "(nn.Linear(..., dtype=...), torch.randn(..., dtype=...)) rather than in the "
+                                "default dtype and then casting")
 
 
 def test_inputs_unchanged(impl):
