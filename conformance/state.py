@@ -690,6 +690,9 @@ def _warm_torch(compile_too: bool):
             opt.step()
         if compile_too:
             torch.compile(lambda a: a * 2 + 1, fullgraph=True)(torch.ones(2))
+            # inductor lifts the recursion limit to 2000 whenever it compiles a graph (compile_fx.py),
+            # but not when its on-disk cache answers: lifted here, as its next compile would
+            sys.setrecursionlimit(max(sys.getrecursionlimit(), 2000))
 
 
 def _warm_tensorflow(xla: bool):
