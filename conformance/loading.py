@@ -247,13 +247,13 @@ def _imports(path: Path, top_level: bool, seen: set) -> tuple:
             base = path.parents[min(node.level, len(path.parents)) - 1]
             for name in [node.module] * bool(node.module) + [".".join(filter(None, (node.module, a.name)))
                                                              for a in node.names]:
-                more, texts = _imports(_local_file(name, base / "_") or Path(), top_level, seen)
+                more, texts = _imports(_local_file(name, (base,)) or Path(), top_level, seen)
                 names += more
                 sources += texts
         elif isinstance(node, ast.ImportFrom) and node.module:
             found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         for name in found:
-            local = _local_file(name, path)
+            local = _local_file(name, (path.parent, ROOT))
             if local is None:
                 names.append(name)
                 continue
@@ -274,9 +274,9 @@ def _module_level(body):
                 yield from _module_level(handler.body)
 
 
-def _local_file(name: str, near: Path):
-    """The source file of a module that belongs to the project or sits next to near, else None."""
-    for base in (near.parent, ROOT):
+def _local_file(name: str, folders):
+    """The source file of module `name` in one of the folders (a plug-in's own, the project), else None."""
+    for base in folders:
         candidate = base.joinpath(*name.split("."))
         for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
             if path.is_file():

@@ -67,10 +67,13 @@ def test_suite_catches(pytester, bug: Bug):
 
 # Eager TensorFlow, Keras, the JAX scan and JAX with optax pay the framework's own cost per step or
 # per compile: the whole suite took the first three 69-82 s each under the two workers' load, 229 s
-# of the workers' time (optax: 34 s alone). By default they run every family but the long numeric
-# runs (the domain family, the drawn depths' uniformity tests, learning): 97 s for the first three;
-# --deep runs them whole. jax_style (JAX, all 16 structures) always runs whole.
-HEAVY = ("jax_optax", "jax_scan", "keras_layers", "tf2_eager")
+# of the workers' time. By default they run every family but the long numeric runs (the domain
+# family, the drawn depths' uniformity tests, learning): 97 s for the three. JAX with optax (40 s so)
+# runs the trajectory family's Adam tests alone by default: what it is there for, optax's own Adam
+# with its zero-gradient convention, is checked there over every Adam structure, in both precisions
+# (jax_style, a JAX module in the same style, runs whole). --deep runs them all whole.
+HEAVY = {"jax_optax": ("test_trajectory and adam", "adam-trajectories"), "jax_scan": (None, "without-long-runs"),
+         "keras_layers": (None, "without-long-runs"), "tf2_eager": (None, "without-long-runs")}
 LONG_RUNS = "not test_domain and not uniform and not test_learning"
 
 
@@ -78,7 +81,8 @@ def correct_cases():
     for module in CORRECT:
         name = module.rpartition("/")[2].removesuffix(".py")
         if name in HEAVY:
-            yield pytest.param(module, LONG_RUNS, id=f"{name}-without-long-runs")
+            select, label = HEAVY[name]
+            yield pytest.param(module, select or LONG_RUNS, id=f"{name}-{label}")
             yield pytest.param(module, "", id=name, marks=pytest.mark.deep)
         else:
             yield pytest.param(module, "", id=name)

@@ -1,6 +1,6 @@
 """Hygiene: the same result every time, in any order with other calls and implementations; the
-caller's inputs untouched; no process-wide state changed, neither by a call nor by importing
-the module; global random generators judged fairly (seeding one or depending on one fails,
+caller's inputs untouched; the same result under a caller's other default dtype; no process-wide
+state changed, neither by a call nor by importing the module; global random generators judged fairly (seeding one or depending on one fails,
 merely drawing from one is a note).
 
 The suite's baseline is the state at start-up, after each framework's one-time set-up
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conformance import state
-from conformance.loading import one_line_error
 from conformance.data import make_data
+from conformance.loading import one_line_error
 from tests.compare import assert_unchanged, fail, inputs_copy
 from tests.start import setup, small_sizes
 
@@ -105,7 +105,6 @@ def test_result_ignores_process_defaults(impl, record_property):
     under those values, as it should be. An init it draws itself that changes with them (nn.Linear's
     own init, made in the default dtype and then cast) is a note: the same seed gives another
     start in such a caller's process."""
-    dtype = "float32"
     names = state.defaults_of(impl.frameworks)
     if not names:
         pytest.skip(f"{impl.name} uses no framework with a process-wide default dtype (NumPy has none)")
@@ -113,12 +112,12 @@ def test_result_ignores_process_defaults(impl, record_property):
     for changes in ({}, {**richest, **small_sizes()}):  # its cell, and the structure with the most in it
         if changes and all(getattr(impl.config, k) == v for k, v in richest.items()):
             continue
-        check_defaults(impl, dtype, names, changes, record_property, drawn_too=not changes)
+        check_defaults(impl, names, changes, record_property, drawn_too=not changes)
 
 
-def check_defaults(impl, dtype, names, changes, record_property, drawn_too):
+def check_defaults(impl, names, changes, record_property, drawn_too):
     __tracebackhide__ = True
-    x, y, cfg = setup(impl, 0, dtype, steps=3, **changes)
+    x, y, cfg = setup(impl, 0, "float32", steps=3, **changes)
     fix = ("Name the dtype wherever an array, tensor, layer or variable is made (dtype=cfg.dtype: torch.zeros(..., "
            "dtype=...), nn.Linear(..., dtype=...), Keras layers' dtype=, jnp.zeros(..., dtype=...))")
 
