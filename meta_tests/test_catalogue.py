@@ -70,9 +70,11 @@ def test_suite_catches(pytester, bug: Bug):
 # of the workers' time. By default they run every family but the long numeric runs (the domain
 # family, the drawn depths' uniformity tests, learning): 97 s for the three. JAX with optax (40 s so)
 # runs the trajectory family's Adam tests alone by default: what it is there for, optax's own Adam
-# with its zero-gradient convention, is checked there over every Adam structure, in both precisions
-# (jax_style, a JAX module in the same style, runs whole). --deep runs them all whole.
-HEAVY = {"jax_optax": ("test_trajectory and adam", "adam-trajectories"), "jax_scan": (None, "without-long-runs"),
+# with its zero-gradient convention, is checked there over every Adam structure, in both precisions.
+# jax_style (JAX, all 16 structures, 56 s whole) runs without the long runs too: those run on the
+# bundled fast_jax in the suite's own pass. --deep runs them all whole.
+HEAVY = {"jax_optax": ("test_trajectory and adam", "adam-trajectories"), "jax_style": (None, "without-long-runs"),
+         "jax_scan": (None, "without-long-runs"),
          "keras_layers": (None, "without-long-runs"), "tf2_eager": (None, "without-long-runs")}
 LONG_RUNS = "not test_domain and not uniform and not test_learning"
 
