@@ -728,51 +728,40 @@ def _warm_jax():
 # ----------------------------------------------------------------- a caller's defaults, changed
 
 
-def _flip_torch_dtype():
-    import torch
-
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64 if old == torch.float32 else torch.float32)
-    return lambda: torch.set_default_dtype(old)
+def _other_torch_dtype(dtype):
+    torch = sys.modules["torch"]
+    return torch.float64 if dtype == torch.float32 else torch.float32
 
 
-def _flip_floatx():
-    import keras
-
-    old = keras.config.floatx()
-    keras.config.set_floatx("float64" if old != "float64" else "float32")
-    return lambda: keras.config.set_floatx(old)
-
-
-def _flip_x64():
-    import jax
-
-    old = bool(jax.config.jax_enable_x64)
-    jax.config.update("jax_enable_x64", not old)
-    return lambda: jax.config.update("jax_enable_x64", old)
-
-
-# the process-wide defaults a caller may have set that decide a dtype when code names none, per
-# framework; a module owes the same result under any of them (its precision is cfg.dtype's)
-DEFAULTS = {"torch's default dtype (torch.set_default_dtype)": ("torch", _flip_torch_dtype),
-            "Keras' floatx (keras.config.set_floatx)": ("keras", _flip_floatx),
-            "JAX's x64 mode (jax_enable_x64)": ("jax", _flip_x64)}
+# the process-wide defaults a caller may have set that decide a dtype when code names none: their
+# framework, the registry's setting that reads and sets them, and their other value. A module owes
+# the same result under either (its precision is cfg.dtype's)
+DEFAULTS = {"torch's default dtype (torch.set_default_dtype)": ("torch", "torch default dtype", _other_torch_dtype),
+            "Keras' floatx (keras.config.set_floatx)": ("keras", "keras floatx",
+                                                        lambda v: "float32" if v == "float64" else "float64"),
+            "JAX's x64 mode (jax_enable_x64)": ("jax", "jax config",
+                                                lambda v: {"jax_enable_x64": not v["jax_enable_x64"]})}
 
 
 def defaults_of(frameworks) -> list:
     """The names of the DEFAULTS that apply to a module using these frameworks (Keras with TensorFlow)."""
     used = set(frameworks) | ({"keras"} if {"tensorflow", "tf.jit_compile"} & set(frameworks) else set())
-    return [name for name, (framework, _) in DEFAULTS.items() if framework in used]
+    return [name for name, (framework, *_) in DEFAULTS.items() if framework in used]
 
 
 @contextlib.contextmanager
 def flipped(names):
     """The named DEFAULTS set to their other value (float64 for float32, x64 on for off), then put back."""
-    undo = []
+    for name in names:
+        importlib.import_module(DEFAULTS[name][0])
+    reg, undo = registry(), []
     try:
         for name in names:
-            undo.append(DEFAULTS[name][1]())
+            _, setting, other = DEFAULTS[name]
+            get, put = reg[setting]
+            undo.append((put, get()))
+            put(other(undo[-1][1]))
         yield
     finally:
-        for put_back in reversed(undo):
-            put_back()
+        for put, value in reversed(undo):
+            put(value)
