@@ -200,6 +200,14 @@ BUGS = [
           "                    v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2\n"),),
         "test_trajectory", r"the update differs", r"moves the unused shared layer with its old moments",
         select="dynamic and adam"),
+    Bug("input_buffer_kept_from_the_first_call", "correct/einsum_numpy",
+        (("    x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)\n",
+          "    x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)\n"
+          "    buffer = BUFFERS.setdefault((cfg.model, cfg.dtype), np.empty_like(x))  # sized by the first call\n"
+          "    np.copyto(buffer, x)\n    x = buffer\n"),
+         ("TAGS = (\"numpy\",)\n", "TAGS = (\"numpy\",)\nBUFFERS = {}\n")),
+        "test_domain", r"ValueError: could not broadcast .*fails only after the calls made before it in this process",
+        select="test_domain"),
     Bug("adam_moments_carried_over", "correct/einsum_numpy",
         (("    m = {k: np.zeros_like(v) for k, v in p.items()}\n    v = {k: np.zeros_like(a) for k, a in p.items()}\n",
           "    key = tuple(sorted((k, a.shape, a.dtype.str) for k, a in p.items()))\n"
