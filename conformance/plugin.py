@@ -46,6 +46,10 @@ def pytest_addoption(parser):
     group.addoption("--max-examples", type=int, default=None, metavar="N",
                     help="examples per implementation for the domain family (hypothesis). Default: "
                          f"{DEFAULT_EXAMPLES}, or the --hypothesis-profile's own (deep: 200).")
+    group.addoption("--shrink-budget", type=int, default=None, metavar="N",
+                    help="after the domain family's first failure, run at most N more examples to shrink it "
+                         "(0: report the first failing example as drawn). Default: 24, or no bound under "
+                         "--hypothesis-profile=deep.")
     group.addoption("--replay", default=None, metavar="EXAMPLE",
                     help="run the domain family on exactly this example (the JSON a failure prints) instead of "
                          "drawing examples. Default: draw them.")
@@ -291,8 +295,12 @@ def pytest_report_header(config):
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             pass
-    state.ensure_warm({"torch"})  # the line below imports it: its first-use set-up is torch's, not a module's
-    reason = gpu_missing_reason(("torch",))
+    # The devices line asks the GPU frameworks the implementations use (a NumPy-only run imports
+    # none: 2.6 s less); they are warmed up first, since it imports them and their first-use set-up
+    # is theirs, not a module's.
+    gpu = {"torch", "tensorflow", "keras", "jax"} & {f for i in impls for f in i.frameworks}
+    state.ensure_warm(gpu)
+    reason = gpu_missing_reason(gpu)
     return [
         "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" for i in impls),
         "frameworks: " + ", ".join(versions),

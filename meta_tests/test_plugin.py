@@ -28,6 +28,8 @@ def test_a_plug_in_runs_from_any_directory(tmp_path, form):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"^student +pass +pass +conforms \(2 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
     assert "unrecognized arguments" not in proc.stderr
+    # the header asks only the frameworks the plug-in uses about GPUs (none: torch is not imported)
+    assert "devices: cpu; no GPU: NumPy runs on the CPU only" in proc.stdout, proc.stdout[:2000]
 
 
 def test_a_plug_in_imports_its_own_modules(tmp_path):

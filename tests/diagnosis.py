@@ -84,6 +84,8 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
         Hypothesis("tanh instead of ReLU", "use ReLU: max(h, 0)", {"act": "tanh"}),
         Hypothesis("leaky ReLU (slope 0.01 below 0) instead of ReLU", "use ReLU: max(h, 0), gradient 0 below 0",
                    {"act": "leaky"}),
+        Hypothesis("ReLU6 (clamped at 6, as nn.ReLU6 or tf.nn.relu6) instead of ReLU",
+                   "use ReLU: max(h, 0), unbounded above", {"act": "relu6"}),
         Hypothesis("no activation (a linear network)", "apply ReLU after every layer but the last", {"act": "identity"}),
         Hypothesis("the losses are recorded one step late (entry t holds the loss after update t)",
                    "record the loss of the forward pass before the update", {"report_shift": 1}),
@@ -108,6 +110,10 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
         out.append(Hypothesis("the learning rate is rounded to float32 in a float64 run (Keras' optimizers keep "
                               "learning_rate as a float32 variable)", "step with cfg.lr in float64 (with Keras: "
                               "write the update yourself, variable.assign_sub(cfg.lr * grad))", {"lr_fixed": lr32}))
+    if cfg.dtype == "float64":
+        out.append(Hypothesis("x and y are rounded to float32 before the float64 run (.float() before "
+                              ".to(dtype), tf.float32 by default)", "convert x and y to cfg.dtype straight from the "
+                              "arrays given: torch.as_tensor(x, dtype=torch.float64)", {"inputs32": True}))
     weights = ("w1", "w2") if cfg.model == "two_layer" else ("w_in", "w_mid", "w_out")
     out += [Hypothesis(f"{w} is never updated (its gradient is computed, the update forgotten)",
                        f"update every parameter: {w} -= lr * grad_{w}", {"never_updated": w}) for w in weights]
@@ -204,6 +210,8 @@ def schedule_candidates(first_bad_step: int) -> list:
 def variant(x, y, cfg, start, depths, steps, opt) -> dict:
     """The oracle's training loop (float64) with one bug put in, for `steps` steps."""
     x, y = np.asarray(x, dtype=np.float64)[:opt.get("rows")], np.asarray(y, dtype=np.float64)[:opt.get("rows")]
+    if opt.get("inputs32"):
+        x, y = x.astype(np.float32).astype(np.float64), y.astype(np.float32).astype(np.float64)
     p = {k: np.array(v, dtype=np.float64) for k, v in start.items()}
     optimizer = opt.get("optimizer", cfg.optimizer)
     b1, b2 = opt.get("betas", (0.9, 0.999))
@@ -293,7 +301,8 @@ def _loss_and_grads(p, x, y, cfg, depth, opt):
         if i < len(names) - 1:
             pres.append(z)
             z = {"relu": np.maximum(z, 0), "sigmoid": 1 / (1 + np.exp(-np.clip(z, -500, 500))),
-                 "tanh": np.tanh(z), "identity": z, "leaky": np.where(z > 0, z, 0.01 * z)}[act]
+                 "tanh": np.tanh(z), "identity": z, "leaky": np.where(z > 0, z, 0.01 * z),
+                 "relu6": np.clip(z, 0, 6)}[act]
         outs.append(z)
         h = z
     diff = h - y
@@ -323,6 +332,8 @@ def _loss_and_grads(p, x, y, cfg, depth, opt):
             g = g * (1 - outs[i - 1] ** 2)
         elif act == "leaky":
             g = g * np.where(z > 0, 1.0, 0.01)
+        elif act == "relu6":
+            g = g * ((z > 0) & (z < 6))
         if opt.get("detach_mid") and names[i][0] == "w_mid":
             g = g * 0.0
     return loss, grads

@@ -31,7 +31,7 @@ LONG = (1000, 2500)
 
 @dataclass(frozen=True)
 class Call:
-    structure: int = 0  # index into the structures the implementation computes (modulo their number)
+    structure: int = 0  # index into the structures the implementation computes (modulo their number; -1: the last)
     dtype: str = "float64"
     lr_fraction: float = 0.1  # of the derived stable learning rate
     steps: int = 3
@@ -133,6 +133,16 @@ AWKWARD_INPUTS = Example(shape=POOL[2], data_seed=2, calls=(
          init_layout="reversed"),
     Call(structure=0, dtype="float64", lr_fraction=0.5, steps=20, seed=5, cfg_sizes="larger", x_layout="strided",
          y_layout="reversed", y_other_precision=True)))
+
+
+# Always tried too: one structure twice at one shape, the second call with another learning rate,
+# step count, seed and init. It is the last the implementation computes (STRUCTURES order: dynamic,
+# with biases, mean loss and Adam where it computes them), so that what a cache keyed by structure and
+# precision keeps (Adam's moments, a learning rate or step count baked into a compiled step) meets the
+# call after it in every run, not only when the draws happen to repeat a structure.
+REPEATED = Example(shape=POOL[3], data_seed=4, calls=(
+    Call(structure=-1, dtype="float32", lr_fraction=0.3, steps=30, seed=12),
+    Call(structure=-1, dtype="float32", lr_fraction=0.02, steps=17, seed=13, init_seed=14)))
 
 
 def beyond_the_cell(cell, claims) -> Example:
