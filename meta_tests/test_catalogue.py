@@ -16,7 +16,7 @@ ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pyte
 CORRECT = ["meta_tests/correct/student.py", "tests/oracle.py", "meta_tests/correct/einsum_numpy.py",
            "meta_tests/correct/tutorial_nn.py", "meta_tests/correct/torch_func.py",
            "meta_tests/correct/jax_style.py", "meta_tests/correct/jax_optax.py", "meta_tests/correct/jax_scan.py", "meta_tests/correct/tf2_eager.py",
-           "meta_tests/correct/keras_layers.py"]
+           "meta_tests/correct/keras_layers.py", "meta_tests/correct/own_autograd.py"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -93,9 +93,10 @@ def correct_cases():
 
 @pytest.mark.parametrize(("module", "select"), list(correct_cases()))
 def test_correct_modules_in_other_styles_pass(pytester, module, select):
-    """NumPy (a student's, and einsum), the oracle, the tutorial's own nn code, torch.func, JAX (a
-    jitted step, and a compiled scan over the steps), TensorFlow 2 and Keras 3, each through the whole
-    suite (the heavy ones without the long runs unless --deep): no failure, so no bug named either."""
+    """NumPy (a student's, einsum, and a learner's own autograd engine), the oracle, the tutorial's
+    own nn code, torch.func, JAX (a jitted step, optax, and a compiled scan over the steps),
+    TensorFlow 2 and Keras 3, each through the whole suite (the heavy ones without the long runs
+    unless --deep): no failure, so no bug named either."""
     where = [str(ROOT / "tests"), "-k", select] if select else []
     failures = run_suite(pytester, [ROOT / module], *where)
     assert not failures, "\n".join(f"{n}: {t}" for n, t in failures)
