@@ -106,6 +106,10 @@ def pytest_configure(config):
         config.pluginmanager.register(report, "conformance-report-hooks")  # repro lines, in xdist workers too
     if not config.pluginmanager.has_plugin("pytester"):
         config.pluginmanager.import_plugin("pytester")  # the catalogue's self-test runs the suite inside the suite
+    if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
+        # said before any implementation is loaded (that imports its frameworks: 5 s for the bundled ones)
+        raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
+                                "(pytest-xdist workers would share the cores and skew every timing)")
     if config.getoption("benchmark_only", False):
         from conformance.timing import one_thread_each
 
@@ -121,9 +125,6 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
     config.stash[IMPLS] = impls
     config.stash[DESELECTED] = {}
-    if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
-        raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
-                                "(pytest-xdist workers would share the cores and skew every timing)")
     if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
         from conformance.report import Reporter
 

@@ -1,5 +1,5 @@
-"""Hygiene: the same result every time, in any order with other calls and implementations; the
-caller's inputs untouched; the same result under a caller's other default dtype; no process-wide
+"""Hygiene: the same result every time, in any order with other calls and implementations, and
+whatever the caller writes into an earlier result; the caller's inputs untouched; the same result under a caller's other default dtype; no process-wide
 state changed, neither by a call nor by importing the module; global random generators judged fairly (seeding one or depending on one fails,
 merely drawing from one is a note).
 
@@ -62,6 +62,30 @@ def assert_identical(a, b, impl, cfg, when):
 def test_same_result_twice(impl):
     x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
     assert_identical(impl.run(x, y, cfg), impl.run(x, y, cfg), impl, cfg, "on a second run")
+
+
+def test_results_are_the_callers(impl):
+    """The caller may write into the arrays a call returned: the next call must not see it (they
+    are the caller's, not arrays the module keeps and reads again, such as an init cached per seed)."""
+    x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
+    cfg = cfg.replace(init=None)  # drawn: returning cfg.init's own arrays as init is allowed (they are the caller's)
+    first, second = impl.run(x, y, cfg), impl.run(x, y, cfg)
+    if differing(first, second):
+        pytest.skip("its results differ from run to run already (test_same_result_twice says where)")
+    written = []
+    for key in ("losses", "init", "params", "grads"):
+        value = first.get(key)
+        for name, a in (value.items() if hasattr(value, "items") else [(None, value)]):
+            if isinstance(a, np.ndarray) and a.flags.writeable and a.dtype.kind == "f" and a.size:
+                a[...] = np.nan
+                written.append(key if name is None else f"{key}[{name!r}]")
+    if not written:
+        pytest.skip("every array it returns is read-only (or not a NumPy array): a caller cannot write into them")
+    key = differing(second, impl.run(x, y, cfg))
+    if key:
+        fail(f"after the caller wrote NaN into the arrays the first call returned ({', '.join(written)}), the same "
+             f"inputs gave a different {key!r}: the module keeps arrays it returned and reads them again (an init "
+             "or parameters cached between calls); return copies that are the caller's (a.copy())", impl, cfg)
 
 
 def test_same_result_after_other_calls(impl, bystanders):
