@@ -80,7 +80,7 @@ def bug_margins():
         impl = load(str(path))
         worst = []
         runs = [setup(impl, 0, dtype) for dtype in ("float64", "float32")]
-        for example in (strategies.LONG_RUN, strategies.AWKWARD_INPUTS):
+        for example in (strategies.LONG_RUN, strategies.AWKWARD_INPUTS, strategies.REPEATED):
             for call in example.calls:
                 x, y, cfg, _ = build(impl, example, call, impl.claims())
                 try:
