@@ -44,7 +44,8 @@ def pytest_addoption(parser):
                     help="verify this implementation (a .py file or a dotted module name; repeatable) instead of "
                          "the bundled ones. Default: every module in implementations/.")
     group.addoption("--max-examples", type=int, default=None, metavar="N",
-                    help="examples per implementation for the domain family (hypothesis). Default: "
+                    help="examples drawn per implementation for the domain family (hypothesis), besides its "
+                         "three fixed ones; 0: the fixed ones only. Default: "
                          f"{DEFAULT_EXAMPLES}, or the --hypothesis-profile's own (deep: 200).")
     group.addoption("--shrink-budget", type=int, default=None, metavar="N",
                     help="after the domain family's first failure, run at most N more examples to shrink it "
@@ -163,7 +164,11 @@ def pytest_sessionstart(session):
     seeded = config.getoption("hypothesis_seed", None) is not None
     base = chosen or ("conformance-seeded" if seeded else "conformance")
     over = {}
-    if config.getoption("max_examples") is not None:
+    if config.getoption("max_examples") == 0:  # the fixed examples only (hypothesis' own minimum is 1)
+        from hypothesis import Phase
+
+        over["phases"] = [Phase.explicit]
+    elif config.getoption("max_examples") is not None:
         over["max_examples"] = config.getoption("max_examples")
     if config.getoption("hypothesis_verbosity", None):
         over["verbosity"] = Verbosity[config.getoption("hypothesis_verbosity")]

@@ -66,6 +66,26 @@ def test_suite_catches(pytester, bug: Bug):
                        + "\n".join(t.splitlines()[0] for t in caught[:4]))
 
 
+# One bug for each of the domain family's fixed examples (tests/strategies.py): the repeated
+# structure (Adam's moments kept for the next call), its randn start (ReLU6), the long run (a
+# schedule after 2000 steps) and the awkward inputs (negative strides refused).
+FIXED_CATCH = ["adam_moments_carried_over", "relu6", "lr_schedule_after_2000_steps", "negative_strides_refused"]
+
+
+@pytest.mark.parametrize("bug_id", FIXED_CATCH)
+def test_the_fixed_examples_alone_catch(pytester, bug_id):
+    """With no drawn example at all (--max-examples=0), so whatever hypothesis would draw: an edit
+    of test_domain once changed the derandomized draws, and a bug that only the draws had caught
+    passed. The fixed examples are what every run is sure to try."""
+    bug = next(b for b in BUGS if b.id == bug_id)
+    path = pytester.path / f"{bug.id}.py"
+    path.write_text(bug.text())
+    failures = run_suite(pytester, [path], f"{ROOT / 'tests' / 'test_domain.py'}::test_domain", "--max-examples=0",
+                         "--shrink-budget=0")
+    assert [n.split("::")[1] for n, _ in failures] == [f"test_domain[{bug_id}]"], failures
+    assert re.search(bug.message, failures[0][1]), failures[0][1][:2000]
+
+
 # Eager TensorFlow, Keras, the JAX scan and JAX with optax pay the framework's own cost per step or
 # per compile: the whole suite took the first three 69-82 s each under the two workers' load, 229 s
 # of the workers' time. By default they run every family but the long numeric runs (the domain
