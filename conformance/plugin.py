@@ -142,11 +142,15 @@ def _register_profiles():
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-    settings.register_profile("conformance", derandomize=True, database=None, deadline=None,
+    # On hypothesis' own defaults, not on whatever profile is loaded now: a settings object without a
+    # parent falls back to the current default, so that a second run in one process (the self-tests'
+    # inline runs) inherited the first one's --max-examples 0 (the fixed examples only) and drew nothing.
+    base = settings.get_profile("default")
+    settings.register_profile("conformance", parent=base, derandomize=True, database=None, deadline=None,
                               max_examples=DEFAULT_EXAMPLES, suppress_health_check=quiet, print_blob=False,
                               report_multiple_bugs=False)
     settings.register_profile("conformance-seeded", parent=settings.get_profile("conformance"), derandomize=False)
-    settings.register_profile("deep", derandomize=False, deadline=None, max_examples=200, suppress_health_check=quiet,
+    settings.register_profile("deep", parent=base, derandomize=False, deadline=None, max_examples=200, suppress_health_check=quiet,
                               report_multiple_bugs=False,
                               database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")))
 

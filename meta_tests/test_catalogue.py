@@ -86,6 +86,34 @@ def test_the_fixed_examples_alone_catch(pytester, bug_id):
     assert re.search(bug.message, failures[0][1]), failures[0][1][:2000]
 
 
+COUNTED = '''
+
+_train = train
+
+
+def train(x, y, cfg):  # each call counted in a file
+    with open({path!r}, "a") as f:
+        f.write(".")
+    return _train(x, y, cfg)
+'''
+
+
+def test_a_run_after_a_fixed_examples_only_run_draws_again(pytester):
+    """Two runs in one process (as the self-tests' inline runs are): the second, without
+    --max-examples 0, draws examples again. Its profile once fell back to the first run's and ran
+    the fixed examples only."""
+    counter = pytester.path / "calls.txt"
+    path = pytester.path / "counted.py"
+    path.write_text((ROOT / "meta_tests" / "correct" / "student.py").read_text() + COUNTED.format(path=str(counter)))
+    calls = []
+    for args in (["--max-examples=0"], []):
+        counter.write_text("")
+        failures = run_suite(pytester, [path], f"{ROOT / 'tests' / 'test_domain.py'}::test_domain", *args)
+        assert not failures, failures
+        calls.append(len(counter.read_text()))
+    assert calls[1] > calls[0] > 0, f"train calls with the fixed examples only, then with draws too: {calls}"
+
+
 # Eager TensorFlow, Keras, the JAX scan and JAX with optax pay the framework's own cost per step or
 # per compile: the whole suite took the first three 69-82 s each under the two workers' load, 229 s
 # of the workers' time. By default they run every family but the long numeric runs (the domain
