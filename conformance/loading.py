@@ -21,6 +21,7 @@ from implementations.contract import RESULT_KEYS, STRUCTURAL, Config
 BUNDLED = ROOT / "implementations"
 ORACLE = ROOT / "tests" / "oracle.py"
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax", "numpy")
+GPU_FRAMEWORKS = frozenset(FRAMEWORKS) - {"numpy"}  # those that can run on a GPU
 
 # The 16 structural combinations of the contract, in a fixed order.
 STRUCTURES = tuple(dict(zip(STRUCTURAL, combo)) for combo in itertools.product(

@@ -15,9 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 import pytest  # noqa: E402
 
 from conformance import ROOT, state  # noqa: E402
-from conformance.loading import (ORACLE, STRUCTURES, ImplError, bundled_specs, distinct_names,  # noqa: E402
-                                 frameworks_of, gpu_missing_reason, is_implementation, load, locate, structure_id,
-                                 structure_of)
+from conformance.loading import (GPU_FRAMEWORKS, ORACLE, STRUCTURES, ImplError, bundled_specs,  # noqa: E402
+                                 distinct_names, frameworks_of, gpu_missing_reason, is_implementation, load, locate,
+                                 structure_id, structure_of)
 
 IMPLS = pytest.StashKey[list]()
 THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
@@ -150,8 +150,8 @@ def _register_profiles():
                               max_examples=DEFAULT_EXAMPLES, suppress_health_check=quiet, print_blob=False,
                               report_multiple_bugs=False)
     settings.register_profile("conformance-seeded", parent=settings.get_profile("conformance"), derandomize=False)
-    settings.register_profile("deep", parent=base, derandomize=False, deadline=None, max_examples=200, suppress_health_check=quiet,
-                              report_multiple_bugs=False,
+    settings.register_profile("deep", parent=base, derandomize=False, deadline=None, max_examples=200,
+                              suppress_health_check=quiet, report_multiple_bugs=False,
                               database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")))
 
 
@@ -308,7 +308,7 @@ def pytest_report_header(config):
     # The devices line asks the GPU frameworks the implementations use (a NumPy-only run imports
     # none: 2.6 s less); they are warmed up first, since it imports them and their first-use set-up
     # is theirs, not a module's.
-    gpu = {"torch", "tensorflow", "keras", "jax"} & {f for i in impls for f in i.frameworks}
+    gpu = GPU_FRAMEWORKS & {f for i in impls for f in i.frameworks}
     state.ensure_warm(gpu)
     reason = gpu_missing_reason(gpu)
     return [

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conformance import timing
-from conformance.loading import ROOT, Impl, shown_path
+from conformance.loading import GPU_FRAMEWORKS, ROOT, Impl, shown_path
 
 FAMILIES = {"test_contract": "contract", "test_gradients": "gradients", "test_trajectory": "trajectory",
             "test_domain": "domain", "test_learning": "learning", "test_hygiene": "hygiene",
@@ -35,7 +35,7 @@ def applicable(config, impl) -> list:
     devices family for an implementation whose framework can use a GPU."""
     if config.getoption("benchmark_only", False):
         return ["speed"]
-    gpu = {"torch", "tensorflow", "keras", "jax"} & set(impl.frameworks)
+    gpu = GPU_FRAMEWORKS & set(impl.frameworks)
     return [f for f in FAMILIES.values() if f != "speed" and (f != "devices" or gpu)]
 
 

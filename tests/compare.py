@@ -102,16 +102,20 @@ def result_copy(res) -> dict:
     return out
 
 
+def named_arrays(res):
+    """(label, array) for every array of a result: 'losses', "params['w1']", ... (None values left out)."""
+    for key, value in res.items():
+        if hasattr(value, "items"):
+            yield from ((f"{key}[{k!r}]", v) for k, v in value.items())
+        elif value is not None:
+            yield key, value
+
+
 def changed_since(res, copy) -> list:
     """The arrays of a result that no longer hold what they held when it was returned."""
-    changed = []
-    for key, value in copy.items():
-        if isinstance(value, dict):
-            changed += [f"{key}[{k!r}]" for k, v in value.items()
-                        if not np.array_equal(np.asarray(res[key][k]), v, equal_nan=True)]
-        elif not np.array_equal(np.asarray(res[key]), value, equal_nan=True):
-            changed.append(key)
-    return changed
+    now = dict(named_arrays(res))
+    return [label for label, kept in named_arrays(copy)
+            if not np.array_equal(np.asarray(now[label]), kept, equal_nan=True)]
 
 
 # ----------------------------------------------------------------- against the oracle

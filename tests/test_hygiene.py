@@ -1,7 +1,8 @@
 """Hygiene: the same result every time, in any order with other calls and implementations, and
-whatever the caller writes into an earlier result; the caller's inputs untouched; the same result under a caller's other default dtype; no process-wide
-state changed, neither by a call nor by importing the module; global random generators judged fairly (seeding one or depending on one fails,
-merely drawing from one is a note).
+whatever the caller writes into an earlier result; the caller's inputs untouched; the same result
+under a caller's other default dtype; no process-wide state changed, neither by a call nor by
+importing the module; global random generators judged fairly (seeding one or depending on one
+fails, merely drawing from one is a note).
 
 The suite's baseline is the state at start-up, after each framework's one-time set-up
 (conformance/state.py), and every test starts from it: the plugin puts back whatever a test
@@ -13,7 +14,7 @@ import pytest
 from conformance import state
 from conformance.data import make_data
 from conformance.loading import one_line_error
-from tests.compare import assert_unchanged, fail, inputs_copy
+from tests.compare import assert_unchanged, fail, inputs_copy, named_arrays
 from tests.start import setup, small_sizes
 
 STEPS = 20
@@ -73,12 +74,10 @@ def test_results_are_the_callers(impl):
     if differing(first, second):
         pytest.skip("its results differ from run to run already (test_same_result_twice says where)")
     written = []
-    for key in ("losses", "init", "params", "grads"):
-        value = first.get(key)
-        for name, a in (value.items() if hasattr(value, "items") else [(None, value)]):
-            if isinstance(a, np.ndarray) and a.flags.writeable and a.dtype.kind == "f" and a.size:
-                a[...] = np.nan
-                written.append(key if name is None else f"{key}[{name!r}]")
+    for label, a in named_arrays({k: first.get(k) for k in ("losses", "init", "params", "grads")}):
+        if isinstance(a, np.ndarray) and a.flags.writeable and a.dtype.kind == "f" and a.size:
+            a[...] = np.nan
+            written.append(label)
     if not written:
         pytest.skip("every array it returns is read-only (or not a NumPy array): a caller cannot write into them")
     key = differing(second, impl.run(x, y, cfg))
