@@ -18,7 +18,9 @@ PEAK_SIZE = 2048  # the peak: products of two 2048 x 2048 float32 matrices (17.2
 LEVEL = 0.95  # confidence of the intervals
 BUSY = 0.25  # a block during which other processes used more than this share of the machine is disturbed
 BUSY_ROW = 0.10  # a row whose blocks overall saw more than this share used by others is flagged
-OUTLIER = 6.0  # a block whose long call took longer than median + OUTLIER x MAD is disturbed
+OUTLIER = 6.0  # a block whose long call took longer than median + OUTLIER x MAD ...
+SLOWER = 0.10  # ... and more than this share longer than the median is disturbed (on a quiet machine the
+# MAD is a fraction of a percent, and 6 MADs alone flagged a pass that ran 2-5% slower than the others)
 WIDTH = 0.05  # rounds are added until the ratio's interval is within +-WIDTH of its median ...
 MIN_BLOCKS, MAX_BLOCKS = 21, 42  # ... between these many blocks ...
 TIME_CAP = 24.0  # ... or this many seconds
@@ -63,7 +65,8 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
     ts = np.array([b["ts"] for b in blocks])
     med_ts = float(np.median(ts))
     mad_ts = float(np.median(np.abs(ts - med_ts))) or 1e-12
-    disturbed = [b["busy"] > BUSY or b["ts"] > med_ts + OUTLIER * mad_ts for b in blocks]
+    slow = med_ts + max(OUTLIER * mad_ts, SLOWER * med_ts)
+    disturbed = [b["busy"] > BUSY or b["ts"] > slow for b in blocks]
     kept = [b for b, d in zip(blocks, disturbed) if not d] or blocks
     extra = max(steps - 1, 1)
     per_step = [(b["ts"] - b["t1"]) / extra for b in kept]
