@@ -297,6 +297,10 @@ BUGS = [
          ('TAGS = ("warmup", "numpy")\n', 'TAGS = ("warmup", "numpy")\nINITS = {}  # drawn inits, kept: a seed draws the same\n')),
         "test_hygiene", r"after the caller wrote NaN into the arrays the first call returned .* a different 'losses'",
         select="results_are_the_callers"),
+    Bug("writes_into_cfg_init", "numpy_manual",
+        first_statement("numpy_manual", "if cfg.init is not None:  # the given start in our precision, in place\n"
+                                        "        cfg.init.update({k: v.astype(cfg.dtype) for k, v in cfg.init.items()})"),
+        "test_hygiene", r"put another array into the caller's cfg.init\['w1'\]", select="inputs_unchanged"),
     Bug("x_not_converted", "numpy_manual",
         (("x, y = x.astype(cfg.dtype), y.astype(cfg.dtype)", "y = y.astype(cfg.dtype)"),),
         "test_domain", r"has dtype float64, but should be float32"),

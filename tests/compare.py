@@ -65,7 +65,7 @@ def size_hint(name, got, want, cfg) -> str:
 
 def inputs_copy(x, y, cfg) -> tuple:
     """Copies of everything the caller passed, to prove afterwards that nothing changed."""
-    init = None if cfg.init is None else {k: np.array(v, copy=True) for k, v in cfg.init.items()}
+    init = None if cfg.init is None else {k: (v, np.array(v, copy=True)) for k, v in cfg.init.items()}
     fields = {k: v for k, v in cfg.asdict().items() if k != "init"}
     return copy.deepcopy(x), copy.deepcopy(y), fields, init  # x may be a list (a bad-input case)
 
@@ -86,7 +86,10 @@ def assert_unchanged(before: tuple, x, y, cfg, impl):
     if init is not None:
         if set(cfg.init) != set(init):
             fail("train changed the keys of cfg.init", impl, cfg)
-        for k, v in init.items():
+        for k, (given, v) in init.items():
+            if cfg.init[k] is not given:
+                fail(f"train put another array into the caller's cfg.init[{k!r}]: copy cfg.init, do not assign into it",
+                     impl, cfg)
             if not np.array_equal(cfg.init[k], v, equal_nan=True):
                 fail(f"train changed cfg.init[{k!r}] in place", impl, cfg)
 

@@ -62,12 +62,14 @@ def train(x, y, cfg):
     import jax
     import jax.numpy as jnp
 
-    init = start(cfg, shapes, "linear")
+    # a given start as a pytree (the suite's cfg.init is a plain dict, as a caller's would be)
+    init = start(cfg, shapes, "linear") if cfg.init is None else \
+        jax.tree_util.tree_map(lambda a: np.array(a, dtype=cfg.dtype), cfg.init)
     depths = draw_depths(cfg) if cfg.model == "dynamic" else np.zeros(cfg.steps, dtype=int)
     losses, first = np.zeros(cfg.steps, dtype=cfg.dtype), None
     with jax.enable_x64(cfg.dtype == "float64"):
         xs, ys = jnp.asarray(np.asarray(x, dtype=cfg.dtype)), jnp.asarray(np.asarray(y, dtype=cfg.dtype))
-        params = {k: jnp.asarray(v) for k, v in init.items()}
+        params = jax.tree_util.tree_map(jnp.asarray, init)
         state = optimizer(cfg.optimizer, jnp.asarray(cfg.lr, dtype=cfg.dtype)).init(params)
         for t in range(cfg.steps):
             step = stepper(cfg.model, cfg.loss, cfg.optimizer, int(depths[t]))

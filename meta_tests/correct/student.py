@@ -4,6 +4,8 @@ It imports nothing from the suite, reads cfg by attribute, returns a plain dict,
 its own input checks. The suite's self-test runs the whole suite on it and expects a pass:
 `pytest --impl meta_tests/correct/student.py`.
 """
+import copy
+
 import numpy as np
 
 CONFIG = {"data": "uniform", "bias": True, "loss": "mean", "lr": 1e-2}
@@ -47,7 +49,7 @@ def train(x, y, cfg):
     shapes = _checked(x, y, cfg)
     x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)
     if cfg.init is not None:
-        p = {k: np.array(cfg.init[k], dtype=cfg.dtype) for k in shapes}
+        p = {k: v.astype(cfg.dtype) for k, v in copy.deepcopy(cfg.init).items()}  # a copy of its own
     else:
         rng = np.random.default_rng(cfg.seed)
         bound = {"w1": x.shape[1], "b1": x.shape[1], "w2": cfg.hidden, "b2": cfg.hidden}

@@ -17,8 +17,9 @@ def train(x, y, cfg):
 
     x = tf.constant(np.asarray(x, dtype=cfg.dtype))
     y = tf.constant(np.asarray(y, dtype=cfg.dtype))
-    init = start(cfg, shapes, "randn")
-    params = {k: tf.Variable(v) for k, v in init.items()}
+    init = start(cfg, shapes, "randn") if cfg.init is None else \
+        tf.nest.map_structure(lambda a: np.array(a, dtype=cfg.dtype), cfg.init)  # a given start, as a nest
+    params = tf.nest.map_structure(tf.Variable, init)
     depths = draw_depths(cfg) if cfg.model == "dynamic" else np.zeros(cfg.steps, dtype=int)
     slots = {k: (tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for k, v in params.items()}
 
