@@ -253,6 +253,9 @@ BUGS = [
           "            step = stepper(cfg.model, cfg.loss, cfg.optimizer, int(depths[t]), cfg.lr)")),
         "test_domain", r"loss diverged from the reference at step 1\b|after 1 step differs"),
     # --- sizes
+    Bug("losses_squeezed", "correct/student",
+        (('out["losses"] = np.array(out["losses"])', 'out["losses"] = np.array(out["losses"]).squeeze()'),),
+        "test_gradients", r"losses has shape \(\) for steps=1, but should be \(1,\) \(squeezed\?"),
     Bug("rows_cut_to_the_cell", "correct/student",
         (("    x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)\n",
           "    x, y = np.array(x[:64], dtype=cfg.dtype), np.array(y[:64], dtype=cfg.dtype)  # the tutorial's batch\n"),),

@@ -19,8 +19,8 @@ from conformance.data import describe, laid_out, make_data
 from conformance.loading import one_line_error, structure_id
 from implementations.contract import Config, param_shapes
 from tests import oracle
-from tests.compare import (assert_arrays, assert_unchanged, changed_since, diagnosed, explain, fail, inputs_copy,
-                           reference_for, result_copy)
+from tests.compare import (assert_arrays, assert_losses, assert_unchanged, changed_since, diagnosed, explain, fail,
+                           inputs_copy, reference_for, result_copy)
 from tests.envelope import findings
 from tests.start import drawn_depths, own_init
 
@@ -127,6 +127,7 @@ def check_example(impl, example, replay_command):
             shapes = param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
             for key in ("init", "params") + (("grads",) if cfg.steps else ()):
                 assert_arrays(key, got[key], shapes, cfg.dtype, impl, cfg)
+            assert_losses(got["losses"], cfg.steps, impl, cfg)
         except pytest.fail.Exception as e:
             failed(str(e.msg).rsplit(" [", 1)[0])
         if cfg.init is not None and any(not np.array_equal(got["init"][k], cfg.init[k]) for k in shapes):

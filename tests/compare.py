@@ -43,6 +43,20 @@ def assert_arrays(what, arrays, shapes, dtype, impl, cfg):
             fail(f"{what}[{name!r}] has dtype {a.dtype}, but should be {cfg.dtype} (cfg.dtype)", impl, cfg)
 
 
+def assert_losses(losses, steps, impl, cfg):
+    """losses: one number per step, as a 1-D array of length steps (a single step's included)."""
+    __tracebackhide__ = True
+    try:
+        a = np.asarray(losses, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        fail(f"losses cannot be read as numbers ({type(e).__name__}: {str(e)[:80]})", impl, cfg)
+    if a.shape != (steps,):
+        hint = (" (squeezed? one step's losses are shape (1,), not ())" if a.ndim == 0 else
+                " (one number per step: a 1-D array)" if a.size == steps else "")
+        fail(f"losses has shape {a.shape} for steps={steps}, but should be ({steps},){hint}", impl, cfg)
+    return a
+
+
 TUTORIAL_SIZES = {"in": (1000, 100), "h": (100, 1000), "out": (10,)}
 
 
@@ -146,6 +160,7 @@ def assert_matches_reference(impl, got, x, y, cfg, context: str = ""):
     """got (impl's result for x, y, cfg) against the oracle from the same start: the loss at step 0,
     the step-0 gradients, every later loss, the final parameters, each within its derived bound."""
     __tracebackhide__ = True
+    assert_losses(got["losses"], cfg.steps, impl, cfg)
     ref = reference_for(got, x, y, cfg)
     found = envelope.findings(got, ref)
     if found:

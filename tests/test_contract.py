@@ -5,7 +5,7 @@ import pytest
 
 from conformance.data import make_data
 from tests import oracle
-from tests.compare import assert_arrays, fail
+from tests.compare import assert_arrays, assert_losses, fail
 from tests.start import DEEPEST, dynamic_changes, setup, shapes_of, small_sizes
 from tests.stats import uniformity
 
@@ -37,8 +37,8 @@ def test_result_layout(impl, dtype):
     cfg = impl.config.replace(dtype=dtype, steps=3)
     x, y = make_data(cfg, 0)
     res = impl.run(x, y, cfg)
-    losses = np.asarray(res["losses"])
-    if losses.shape != (3,) or not np.isfinite(losses).all():
+    losses = assert_losses(res["losses"], 3, impl, cfg)
+    if not np.isfinite(losses).all():
         fail(f"losses should be 3 finite numbers for steps=3, got {losses!r}", impl, cfg)
     for key in ("init", "params", "grads"):
         assert_arrays(key, res[key], shapes_of(cfg, x, y), dtype, impl, cfg)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests import oracle as reference
-from tests.compare import fail
+from tests.compare import assert_losses, fail
 from tests.start import DEEPEST, dynamic_changes, setup, small_sizes
 
 GRAD_FD_BOUND = 1e-6
@@ -79,7 +79,7 @@ def fd_errors(impl, x, y, cfg, grads, own, seed) -> dict:
 
     def loss(p):
         if own:
-            return float(impl.run(x, y, cfg.replace(init=p))["losses"][0])
+            return float(assert_losses(impl.run(x, y, cfg.replace(init=p))["losses"], cfg.steps, impl, cfg)[0])
         return reference.loss_and_grads(p, x, y, cfg.model, cfg.loss, d)[0]
 
     rng = np.random.default_rng([seed, 11])
