@@ -443,7 +443,13 @@ class Finding:
 def findings(got: dict, ref: Reference) -> list:
     """Every disagreement of got (a result) with ref, in evidence order: the loss at step 0 (the
     forward pass and the loss), the step-0 gradients (the backward pass), the losses of the later
-    steps (the update), and the final parameters."""
+    steps (the update), and the final parameters. Infinities and NaN in either compare as
+    disagreements, without warnings of the suite's own."""
+    with np.errstate(all="ignore"):
+        return _findings(got, ref)
+
+
+def _findings(got: dict, ref: Reference) -> list:
     cfg = ref.cfg
     losses = np.asarray(got["losses"], dtype=np.float64).ravel()
     out = []
