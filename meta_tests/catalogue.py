@@ -310,7 +310,7 @@ BUGS = [
     # --- computed in float64 for a float32 run, with only the returned arrays rounded to float32
     Bug("float64_inside_numpy", "correct/student",
         (("x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)", "x, y = np.array(x, float), np.array(y, float)"),
-         ("p = {k: np.array(cfg.init[k], dtype=cfg.dtype) for k in shapes}", "p = {k: np.array(cfg.init[k], float) for k in shapes}"),
+         ("p = {k: np.array(init[k], dtype=cfg.dtype) for k in shapes}", "p = {k: np.array(init[k], float) for k in shapes}"),
          (".astype(cfg.dtype) for k, s in shapes.items()}", ".astype(cfg.dtype).astype(float) for k, s in shapes.items()}"),
          ("np.asarray(cfg.lr, cfg.dtype) * g[k]", "cfg.lr * g[k]"),
          ('    out["params"] = p\n', '    out["params"] = {k: v.astype(cfg.dtype) for k, v in p.items()}\n'

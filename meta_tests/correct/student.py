@@ -49,7 +49,8 @@ def train(x, y, cfg):
     shapes = _checked(x, y, cfg)
     x, y = np.array(x, dtype=cfg.dtype), np.array(y, dtype=cfg.dtype)
     if cfg.init is not None:
-        p = {k: v.astype(cfg.dtype) for k, v in copy.deepcopy(cfg.init).items()}  # a copy of its own
+        init = copy.deepcopy(cfg.init)  # a copy of its own
+        p = {k: np.array(init[k], dtype=cfg.dtype) for k in shapes}
     else:
         rng = np.random.default_rng(cfg.seed)
         bound = {"w1": x.shape[1], "b1": x.shape[1], "w2": cfg.hidden, "b2": cfg.hidden}
