@@ -98,6 +98,10 @@ def candidates(cfg, x, y, cell_lr=None) -> list:
         Hypothesis("the gradients accumulate across steps (they are never zeroed)",
                    "zero the gradients every step (optimizer.zero_grad() / w.grad.zero_())", {"accumulate": True}),
     ]
+    if cfg.optimizer == "sgd" and n > 2:  # Adam's step does not see a scaled gradient
+        out.append(Hypothesis(f"the step divides the gradient by N = {n} (the rows of x) again: w -= lr * grad / N",
+                              "step with lr * grad: any averaging belongs in the loss, and its gradient has it",
+                              {"lr_scale": 1 / n}))
     if cell_lr is not None and not np.isclose(cfg.lr, cell_lr):
         out.append(Hypothesis(f"the learning rate is fixed at {cell_lr:g} (the tutorial cell's), whatever cfg.lr says",
                               "use cfg.lr", {"lr_fixed": cell_lr}))
