@@ -16,7 +16,8 @@ ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pyte
 CORRECT = ["meta_tests/correct/student.py", "tests/oracle.py", "meta_tests/correct/einsum_numpy.py",
            "meta_tests/correct/tutorial_nn.py", "meta_tests/correct/torch_func.py",
            "meta_tests/correct/jax_style.py", "meta_tests/correct/jax_optax.py", "meta_tests/correct/jax_scan.py", "meta_tests/correct/tf2_eager.py",
-           "meta_tests/correct/keras_layers.py", "meta_tests/correct/own_autograd.py"]
+           "meta_tests/correct/keras_layers.py", "meta_tests/correct/own_autograd.py",
+           "meta_tests/correct/autograd_plugin.py"]
 
 
 @pytest.fixture(scope="module", autouse=True)
