@@ -159,8 +159,10 @@ def check_example(impl, example, replay_command):
 
 def why_it_raised(impl, x, y, cfg) -> str:
     """A hint for a call that raised: where cfg's sizes differ from the arrays', whether the same
-    call with cfg's sizes the arrays' runs (then the module reads its sizes from cfg); otherwise
-    that the failure may depend on the calls before it (the replay runs the example alone)."""
+    call with cfg's sizes the arrays' runs (then the module reads its sizes from cfg); where x or y
+    is not a C-ordered, writable array of cfg.dtype, whether the same call with such copies runs
+    (then the module does not take the layout or precision it was given); otherwise that the
+    failure may depend on the calls before it (the replay runs the example alone)."""
     n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
     if (cfg.batch, cfg.d_in, cfg.d_out) != (n, d_in, d_out):
         try:
@@ -171,6 +173,17 @@ def why_it_raised(impl, x, y, cfg) -> str:
             return (f" (cfg.batch/d_in/d_out = {cfg.batch}/{cfg.d_in}/{cfg.d_out} differ from the arrays' "
                     f"N/D_in/D_out = {n}/{d_in}/{d_out}, as the contract allows, and the same call with cfg's sizes "
                     "the arrays' runs: read the sizes from x and y)")
+    plain = {name: a.flags.c_contiguous and a.flags.writeable and a.dtype == np.dtype(cfg.dtype)
+             for name, a in (("x", x), ("y", y))}
+    if not all(plain.values()):
+        try:
+            impl.run(np.ascontiguousarray(x, dtype=cfg.dtype), np.ascontiguousarray(y, dtype=cfg.dtype), cfg)
+        except Exception:
+            pass
+        else:
+            odd = ", ".join(f"{name} is {describe(a)}" for name, a in (("x", x), ("y", y)) if not plain[name])
+            return (f" ({odd}, as the contract allows, and the same call with x and y as C-ordered, writable "
+                    f"{cfg.dtype} copies runs: convert them first, e.g. np.ascontiguousarray(x, dtype=cfg.dtype))")
     return (" (if the replay below passes, this call fails only after the calls made before it in this "
             "process: state kept between calls, such as a function compiled or traced for other shapes)")
 
