@@ -69,16 +69,30 @@ def describe(setting: str, value) -> str:
 
 
 def _attr(path):
-    """A getter and setter for a module attribute given as 'torch.backends.cudnn.benchmark'."""
-    mod_name, _, attr = path.rpartition(".")
+    """A getter and setter for an attribute given as 'torch.backends.cudnn.benchmark', of a module
+    or of an object a module holds ('torch.backends.cuda.matmul.allow_tf32': matmul is an object)."""
+    owner, _, attr = path.rpartition(".")
 
     def get():
-        return getattr(sys.modules[mod_name] if mod_name in sys.modules else _import(mod_name), attr)
+        return getattr(_owner(owner), attr)
 
     def put(v):
-        setattr(sys.modules[mod_name] if mod_name in sys.modules else _import(mod_name), attr, v)
+        setattr(_owner(owner), attr, v)
 
     return get, put
+
+
+def _owner(name):
+    """The module of that name, or the attribute of that name of its parent."""
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        return _import(name)
+    except ImportError:
+        parent, _, attr = name.rpartition(".")
+        if not parent:
+            raise
+        return getattr(_owner(parent), attr)
 
 
 def _import(name):
@@ -140,7 +154,10 @@ def _torch(torch):
                               lambda v: torch.jit._state.enable() if v else torch.jit._state.disable()),
     }
     for path in ("torch.backends.cuda.matmul.allow_tf32", "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction",
-                 "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction", "torch.backends.cudnn.enabled",
+                 "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction",
+                 "torch.backends.cuda.matmul.allow_fp16_accumulation", "torch.backends.cudnn.enabled",
+                 "torch.backends.cudnn.benchmark_limit", "torch.backends.mkldnn.deterministic",
+                 "torch.backends.quantized.engine",
                  "torch.backends.cudnn.benchmark", "torch.backends.cudnn.deterministic", "torch.backends.cudnn.allow_tf32",
                  "torch.backends.mkldnn.enabled", "torch.backends.opt_einsum.enabled", "torch.backends.opt_einsum.strategy",
                  "torch.backends.fp32_precision", "torch.backends.cuda.matmul.fp32_precision",
@@ -151,6 +168,14 @@ def _torch(torch):
         except Exception:  # not in this torch build
             continue
         out[path] = (get, put)
+    for name in ("linalg", "blas"):  # torch.backends.cuda.preferred_linalg_library(): read; (backend): set
+        fn = getattr(torch.backends.cuda, f"preferred_{name}_library", None)
+        if fn is not None:
+            try:
+                fn()
+            except Exception:  # not in this torch build
+                continue
+            out[f"torch.backends.cuda.preferred_{name}_library"] = (fn, fn)
     for name in ("flash", "mem_efficient", "math", "cudnn"):
         get = getattr(torch.backends.cuda, f"{name}_sdp_enabled", None)
         put = getattr(torch.backends.cuda, f"enable_{name}_sdp", None)
