@@ -303,6 +303,16 @@ def _keras(keras):
            "keras image data format": (cfg.image_data_format, cfg.set_image_data_format)}
     if hasattr(cfg, "dtype_policy"):
         out["keras dtype policy"] = (lambda: str(cfg.dtype_policy()), lambda v: cfg.set_dtype_policy(_policy_name(v)))
+    for what in ("interactive_logging", "traceback_filtering", "flash_attention"):  # on/off switches
+        get, on, off = (getattr(cfg, name, None) for name in (f"is_{what}_enabled", f"enable_{what}", f"disable_{what}"))
+        if get and on and off:
+            out[f"keras {what.replace('_', ' ')}"] = (get, lambda v, on=on, off=off: on() if v else off())
+    for what in ("max_epochs", "max_steps_per_epoch"):  # caps on every model.fit in the process
+        get, put = getattr(cfg, what, None), getattr(cfg, f"set_{what}", None)
+        if get and put:
+            out[f"keras {what.replace('_', ' ')}"] = (get, put)
+    if hasattr(cfg, "backend"):
+        out["keras backend"] = (cfg.backend, None)  # set_backend reloads Keras: no way back
     return out
 
 
