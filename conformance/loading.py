@@ -322,7 +322,10 @@ def locate(spec: str):
     except (ImportError, ValueError) as e:
         raise ImplError(f"{spec}: import failed: {type(e).__name__}: {e}") from None
     if found is None or not found.origin:
-        raise ImplError(f"{spec}: import failed: ModuleNotFoundError: no module named {spec!r}")
+        bundled = (BUNDLED / f"{spec}.py").is_file()
+        hint = (f" (a bundled implementation: run it with -k {spec}, or give implementations.{spec} or its file)"
+                if bundled else "")
+        raise ImplError(f"{spec}: import failed: ModuleNotFoundError: no module named {spec!r}{hint}")
     return Path(found.origin), spec
 
 

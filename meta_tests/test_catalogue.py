@@ -162,6 +162,12 @@ UNUSABLE = {
 }
 
 
+def test_a_bundled_name_given_to_impl_says_how_to_select_it(pytester):
+    result = pytester.runpytest_inprocess(str(ROOT / "tests"), "--impl", "nn_dynamic", *ARGS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no module named 'nn_dynamic' (a bundled implementation: run it with -k nn_dynamic" in result.stderr.str()
+
+
 @pytest.mark.parametrize("case", UNUSABLE)
 def test_unusable_module_is_one_clear_error(pytester, case):
     source, message = UNUSABLE[case]
