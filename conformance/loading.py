@@ -2,19 +2,19 @@
 import ast
 import importlib
 import importlib.util
-import inspect
 import itertools
 import os
 import re
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conformance import ROOT, state
+from conformance import ROOT, isolation
 from conformance.data import SMALL, SMALL_DTYPE, make_data
 from implementations.contract import RESULT_KEYS, STRUCTURAL, Config
 
@@ -43,20 +43,29 @@ class ImplError(Exception):
 
 @dataclass
 class Impl:
-    """One implementation under test."""
+    """One implementation under test, as the suite's process sees it: what its module declares,
+    and the worker process it runs in (conformance/isolation.py). run() is a call in that worker."""
 
     name: str
-    module: object
     config: Config
     tags: tuple
     spec: str = ""  # what --impl was given; empty for a bundled module
     path: Path = None
     frameworks: tuple = ()
-    import_changes: list = field(default_factory=list)  # process-wide state its import changed
+    import_changes: list = field(default_factory=list)  # process-wide state its import changed, in words
     last: tuple = None  # (steps, final loss) of the latest run, for the live progress line
     trained: tuple = (0.0, 0, 0)  # (seconds, calls, steps) spent inside its train, all told
     alone: str = ""  # its name when run alone, where another of its name made it folder/name
+    dotted: str = None  # the dotted name it was imported by, or None for a file
+    has_config: bool = False
+    faults: list = field(default_factory=list)  # WorkerFault of its calls, in order
+    leaks: list = field(default_factory=list)  # process-wide state its calls left changed (the teardown says it)
+    reply: dict = field(default_factory=dict)  # the latest call's facts: seconds, state changes, generators
+    fault: object = None  # a WorkerFault of its import: every check fails with it
     _probe: dict = None
+    _worker: object = None
+    _beside: set = field(default_factory=set)
+    _fresh: bool = False  # its worker a new interpreter (spawn), not a fork of the fork server
 
     def __repr__(self):
         return self.name
@@ -72,25 +81,89 @@ class Impl:
     def where(self) -> str:
         return self.spec or f"implementations/{self.name}.py"
 
-    def run(self, x, y, cfg) -> dict:
-        """Call train and return its result as a dict, failing cleanly on missing keys.
+    @property
+    def seconds(self) -> float:
+        """How long the latest call spent in train, timed inside its worker (no transport)."""
+        return self.reply.get("seconds", 0.0)
 
-        A module whose import changed process-wide state runs with that state, as its author
-        meant it to, and everyone else runs without it (the hygiene family reports the change)."""
-        self.warm()
-        began, steps = time.perf_counter(), 0
+    def worker(self):
+        """Its worker, started (and the module imported there) if none is running."""
+        if self._worker is not None and self._worker.alive():
+            _ACTIVE.move_to_end(id(self), last=True)
+            return self._worker
+        self._worker, self._beside = None, set()
+        if self.fault is not None or sum(f.status != "NOT RUN" for f in self.faults) >= isolation.MAX_FAULTS:
+            last = self.fault or self.faults[-1]
+            raise isolation.WorkerFault("NOT RUN", f"not run: {self.name} has faulted {len(self.faults)} times in "
+                                                   f"this run; the last: {last}")
+        _make_room()
+        worker = isolation.Worker(fresh=self._fresh)
         try:
-            with state.applied(self.import_changes):
-                try:
-                    raw = self.module.train(x, y, cfg)
-                except SystemExit as e:  # would end the whole run: a failure of this call instead
-                    raise RuntimeError(f"train called sys.exit({e.code!r}); raise an exception instead").with_traceback(
-                        e.__traceback__) from None  # its traceback: where sys.exit was called
+            _import_in(worker, self.name, self.spec or self.dotted, self.path, self.dotted, self.frameworks, self.where)
+        except isolation.WorkerFault as fault:
+            worker.stop()
+            self.faults.append(fault)
+            raise
+        self._worker = worker
+        _ACTIVE[id(self)] = self
+        return worker
+
+    def stop(self):
+        if self._worker is not None:
+            self._worker.stop()
+        self._worker = None
+        _ACTIVE.pop(id(self), None)
+
+    def run(self, x, y, cfg, *, flip=None, rngs=None, watch=False, beside=None, fresh=False) -> dict:
+        """Call train in its worker and return its result as a dict, failing cleanly on missing keys.
+
+        The call's facts are in self.reply: 'seconds' inside train, 'changes' (process-wide state
+        the call changed, put back by the worker; reported by the plugin after the test unless
+        watch), 'rngs_before'/'rngs_after' (digests of the global generators, with rngs=seed: put
+        in distinct states from seed first), under flip=[names of state.DEFAULTS] set otherwise.
+        beside: another Impl, run in this one's worker (the calls of others in one process).
+        fresh: in the run's one spawned interpreter instead (another hash seed and address layout)."""
+        took, steps = 0.0, 0
+        msg = {"op": "call", "x": x, "y": y, "cfg": cfg.asdict(), "flip": list(flip or []), "rngs": rngs}
+        try:
+            worker = _fresh_worker() if fresh else self.worker()
+            if fresh:
+                msg["other"] = _load_into(_FRESH, self)
+            elif beside is not None:
+                msg["other"] = self._load_beside(worker, beside)
+            try:
+                reply = worker.request(msg, call_text(self, cfg) + (" in a fresh process" if fresh else ""))
+            except isolation.WorkerFault as fault:
+                if fresh:
+                    _FRESH.clear()
+                    worker.stop()
+                self._fault(fault, keep=fresh)
+                raise
+            self.reply, took = reply, reply.get("seconds", 0.0)
+            _mirror(reply.get("inputs") or {}, x, y, cfg)
+            if watch:
+                self.reply["changes"] = reply.get("changes", [])
+            elif reply.get("changes"):
+                self.leaks.append((reply["changes"], reply.get("stuck", [])))
+            if "exit" in reply:
+                fault = isolation.WorkerFault("EXIT", f"train called sys.exit({reply['exit']['code']!r}) during "
+                                                      f"{call_text(self, cfg)}: raise an exception instead "
+                                                      f"({reply['exit']['oneline']})")
+                self._fault(fault, keep=True)
+                raise fault
+            if "interrupt" in reply:
+                fault = isolation.WorkerFault("INTERRUPT", f"train raised KeyboardInterrupt during "
+                                                           f"{call_text(self, cfg)} ({reply['interrupt']['oneline']}); "
+                                                           "raise an ordinary exception")
+                self._fault(fault, keep=True)
+                raise fault
+            if "raised" in reply:
+                raise remote_exception(reply["raised"])
             steps = cfg.steps if isinstance(getattr(cfg, "steps", None), int) else 0
         finally:  # a refused call's time counts too
             seconds, calls, total = self.trained
-            self.trained = (seconds + time.perf_counter() - began, calls + 1, total + steps)
-        result = as_result(self, raw, cfg)
+            self.trained = (seconds + took, calls + 1, total + steps)
+        result = as_result(self, reply["result"], cfg)
         try:
             losses = np.asarray(result["losses"], dtype=float).ravel()
             self.last = (losses.size, float(losses[-1])) if losses.size else self.last
@@ -98,9 +171,35 @@ class Impl:
             pass
         return result
 
+    def write_into(self, result, value) -> int:
+        """Write value into the arrays the module returned for result, in its own process (a caller
+        may write into what it was given); returns how many arrays took it."""
+        call = getattr(result, "call", None)
+        if call is None or self._worker is None:
+            return 0
+        return self._worker.request({"op": "write", "call": call, "value": value}, f"writing into a result of {self.name}")["written"]
+
+    def devices(self) -> tuple:
+        """(the cfg.device strings of the GPUs its frameworks see, why none if none), asked in its worker."""
+        reply = self.worker().request({"op": "devices", "frameworks": list(self.frameworks)},
+                                      f"asking {self.name}'s frameworks for GPUs")
+        return reply.get("devices", []), reply.get("missing", "")
+
+    def _load_beside(self, worker, other) -> str:
+        key = other.spec or other.dotted or str(other.path)
+        if key not in self._beside:
+            _import_in(worker, other.name, key, other.path, other.dotted, other.frameworks, other.where)
+            self._beside.add(key)
+        return key
+
+    def _fault(self, fault, keep=False):
+        self.faults.append(fault)
+        if not keep:
+            self.stop()
+
     def warm(self):
-        """Its frameworks' one-time set-up, done (and taken into the baseline) before it runs."""
-        state.ensure_warm(self.frameworks)
+        """Its worker started and its frameworks warmed up there."""
+        self.worker()
 
     def repro_flag(self) -> str:
         return f" --impl={self.spec}" if self.spec else ""
@@ -120,8 +219,7 @@ class Impl:
         the checks will test)."""
         if self._probe is None:
             self._probe = {structure_id(s): self._try(s) for s in STRUCTURES}
-            if state.BASELINE:  # what the probe's calls left changed is not the next test's doing
-                state.restore(state.BASELINE, culprit=self.name)
+            self.leaks.clear()  # what the probe's calls changed is not the next test's doing
         return self._probe
 
     def _try(self, structure):
@@ -137,14 +235,25 @@ class Impl:
             if any(f in str(e) for f in STRUCTURAL) or any(re.search(rf"(?i)\b{v}\b", str(e)) for v in values):
                 return "refused", str(e)
             return "broken", f"NotImplementedError that names no field ({', '.join(changed)} expected): {e}"
+        except isolation.WorkerFault as e:  # its worker died or hung: every check of this structure would
+            return "fault", str(e)
         except BaseException as e:  # noqa: B036 - pytest.fail from as_result included
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
             return "broken", one_line_error(e).removesuffix(f" [{self.name}]")
         return "claimed", ""
 
+    def own_fault(self):
+        """The WorkerFault that its import, or the probe of its own cell, ended in (None: none)."""
+        if self.fault is not None:
+            return self.fault
+        verdict, _ = self.probe()[structure_id(structure_of(self.config))]
+        return next((f for f in self.faults if verdict == "fault"), None)
+
     def preflight(self) -> str:
         """'' when a call of its own cell works; otherwise one line that says what to fix."""
+        if self.fault is not None:
+            return str(self.fault)
         verdict, detail = self.probe()[structure_id(structure_of(self.config))]
         if verdict == "refused":
             cell = ", ".join(f"{k}={getattr(self.config, k)!r}" for k in STRUCTURAL)
@@ -153,10 +262,10 @@ class Impl:
                    "set CONFIG to the cell it implements, e.g. CONFIG = "
                    + repr({k: v for k, v in claimed[0].items() if v != getattr(Config(), k)})
                    + " (with that cell's lr and data)")
-            source = "its CONFIG" if getattr(self.module, "CONFIG", None) is not None else \
+            source = "its CONFIG" if self.has_config else \
                 "it has no CONFIG, which means the warm-up cell"
             return f"{self.name} refuses its own cell ({cell}; {source}): {detail}. Fix: {fix}"
-        if verdict == "broken":
+        if verdict in ("broken", "fault"):
             return f"{self.name}: train fails on a one-step call of its own cell: {detail}"
         return ""
 
@@ -164,6 +273,8 @@ class Impl:
 def one_line_error(e: BaseException) -> str:
     if isinstance(e, pytest.fail.Exception):
         return str(e.msg).splitlines()[0]
+    if getattr(e, "oneline", None):  # raised in the worker: the line it made there, with the module's place
+        return e.oneline
     tb = e.__traceback__
     where = ""
     while tb is not None:
@@ -175,13 +286,21 @@ def one_line_error(e: BaseException) -> str:
     return text[:300] + where
 
 
+class Returned(dict):
+    """A call's result in the suite's process; .call names the module's own object in its worker."""
+
+    call = None
+
+
 def as_result(impl: Impl, raw, cfg) -> dict:
+    """raw: the worker's account of what train returned ({'notmapping': type} or its keys' values)."""
     __tracebackhide__ = True
     where = f"[{impl.name}]"
-    if not hasattr(raw, "keys") or not hasattr(raw, "__getitem__"):
-        pytest.fail(f"train returned {type(raw).__name__}, but should return a Result or a mapping with keys "
+    if "notmapping" in raw:
+        pytest.fail(f"train returned {raw['notmapping']}, but should return a Result or a mapping with keys "
                     f"{list(RESULT_KEYS)} {where}", pytrace=False)
-    got = {k: raw[k] for k in raw.keys() if k in RESULT_KEYS or k == "depths"}  # any other key is the module's own
+    got = Returned(raw["values"])
+    got.call = raw.get("call")
     need = [k for k in RESULT_KEYS if k != "grads" or cfg.steps > 0]
     if cfg.model == "dynamic":
         need.append("depths")
@@ -288,26 +407,6 @@ def _local_file(name: str, folders):
 # ----------------------------------------------------------------- loading
 
 
-def _from_module(module, name: str, spec: str, path: Path, frameworks, changes) -> Impl:
-    where = spec or f"implementations/{name}.py"
-    if not callable(getattr(module, "train", None)):
-        raise ImplError(f"{where}: defines no train(x, y, cfg) function")
-    try:
-        inspect.signature(module.train).bind(None, None, None)
-    except TypeError:
-        raise ImplError(f"{where}: train{inspect.signature(module.train)} cannot be called as train(x, y, cfg)") from None
-    except ValueError:  # no signature to read (a builtin): the calls will tell
-        pass
-    try:
-        config = Config.of(getattr(module, "CONFIG", None))
-    except (TypeError, ValueError) as e:
-        raise ImplError(f"{where}: bad CONFIG: {e}") from None
-    tags = getattr(module, "TAGS", ())
-    if isinstance(tags, str) or not all(isinstance(t, str) and t.isidentifier() for t in tags):
-        raise ImplError(f"{where}: TAGS must be a sequence of identifier-like words, got {tags!r}")
-    return Impl(name, module, config, tuple(tags), spec, path, tuple(sorted(frameworks)), changes)
-
-
 def locate(spec: str):
     """(path of the source, module name or None for a file) for what --impl was given."""
     path = Path(spec)
@@ -359,65 +458,152 @@ def _find_spec(dotted: str):
 
 
 def load(spec: str) -> Impl:
-    """Import a plug-in (a .py path or a dotted module name), watching what its import changes.
-
-    The frameworks it imports at its top are warmed up first; whatever the import itself
-    changes is recorded on the Impl and put back, so that nothing else runs with it."""
+    """An implementation (a .py path or a dotted module name), imported in a worker of its own:
+    what its module declares comes back as data; a fault of its import (a crash, an exit, a hang)
+    is kept on it, and every check of it fails with that status."""
     path, dotted = locate(spec)
-    state.ensure_warm(frameworks_of(path, top_level=True) | libraries_of(path))
-    before = state.snapshot()
-    try:
-        if dotted is None:
-            name = path.stem
-            packages = _packages_above(path)
-            for folder in {path.parent, packages[0].parent if packages else path.parent}:
-                if str(folder) not in sys.path:  # its own modules import, as under `python mine.py` or `python -m`
-                    sys.path.insert(0, str(folder))
-            prefix = _unique(f"_impl_{packages[0].name if packages else name}")
-            for i, folder in enumerate(packages):  # its package, under a name of the suite's: `from . import x` works
-                _exec(".".join([prefix] + [f.name for f in packages[1:i + 1]]), folder / "__init__.py", folder)
-            module = _exec(".".join([prefix] + [f.name for f in packages[1:]] + [name] * bool(packages)), path)
-        else:
-            module = importlib.import_module(dotted)
-            name = dotted.rpartition(".")[2]
-    except SystemExit as e:  # a script's top-level code (argparse, sys.exit(main())) ran at import
-        raise ImplError(f"{spec}: importing it called sys.exit({e.code!r}): put the code a script runs under "
-                        "if __name__ == '__main__':") from None
-    except Exception as e:  # the module's own import failed: say which module and why
-        raise ImplError(f"{spec}: import failed: {type(e).__name__}: {e}") from None
-    changes = state.diff(before, state.snapshot())
-    if changes:
-        state.restore(before, changes, culprit=name)
     plugged = not (dotted or "").startswith("implementations.")
-    return _from_module(module, name, spec if plugged else "", path, frameworks_of(path), changes)
+    name = path.stem if dotted is None else dotted.rpartition(".")[2]
+    impl = Impl(name, Config(), (), spec if plugged else "", path, tuple(sorted(frameworks_of(path))), dotted=dotted)
+    _make_room()
+    worker = isolation.Worker()
+    try:
+        info = _import_in(worker, name, impl.spec or dotted, path, dotted, impl.frameworks, impl.where)
+    except isolation.WorkerFault as fault:
+        worker.stop()
+        impl.fault = isolation.WorkerFault(fault.status, f"importing {impl.where}: {fault.message}")
+        return impl
+    impl._worker, _ACTIVE[id(impl)] = worker, impl
+    impl.name, impl.tags, impl.has_config = info["name"], tuple(info["tags"]), info["has_config"]
+    impl.config = Config(**info["config"])
+    impl.import_changes = info["import_changes"]
+    return impl
 
 
-def _packages_above(path: Path) -> list:
-    """The package folders (with an __init__.py) a file sits in, outermost first."""
-    out, folder = [], path.parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
-        out.insert(0, folder)
-        folder = folder.parent
-    return out
+def _import_in(worker, name, spec, path, dotted, frameworks, where) -> dict:
+    """Import a module in a worker; an unusable module raises ImplError, a fault WorkerFault."""
+    warm = frameworks_of(path, top_level=True) | libraries_of(path)
+    reply = worker.request({"op": "load", "spec": spec or str(path), "path": str(path), "dotted": dotted,
+                            "warm": sorted(warm), "frameworks": list(frameworks), "where": where},
+                           f"the import of {where}")
+    if "ok" in reply:
+        return reply["ok"]
+    if "problem" in reply:
+        worker.stop()
+        raise ImplError(reply["problem"])
+    if "exit" in reply:
+        worker.stop()
+        raise isolation.WorkerFault("EXIT", f"importing it called sys.exit({reply['exit']['code']!r}): put the code "
+                                            "a script runs under if __name__ == '__main__':")
+    if "interrupt" in reply:
+        worker.stop()
+        raise isolation.WorkerFault("INTERRUPT", f"its import raised KeyboardInterrupt ({reply['interrupt']['oneline']})")
+    worker.stop()
+    error = reply["raised"]
+    raise ImplError(f"{where}: import failed: {error['type']}: {error['message'].splitlines()[0] if error['message'] else ''}")
 
 
-def _unique(name: str) -> str:
-    """name, or name_2, name_3, ...: another file or package of this name came from another folder."""
-    unique, n = name, 1
-    while unique in sys.modules:
-        n += 1
-        unique = f"{name}_{n}"
-    return unique
+_FRESH = {}  # 'worker': the run's spawned interpreter; 'loaded': the modules imported in it
 
 
-def _exec(name: str, path: Path, package: Path = None):
-    """Import the source at path as module name (a package whose modules are in `package`)."""
-    locations = [str(package)] if package else None
-    module_spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=locations)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module  # so that pickling, dataclasses and relative imports inside it work
-    module_spec.loader.exec_module(module)
-    return module
+def _fresh_worker():
+    if "worker" not in _FRESH or not _FRESH["worker"].alive():
+        _FRESH.clear()
+        _FRESH.update(worker=isolation.Worker(fresh=True), loaded=set())
+    return _FRESH["worker"]
+
+
+def _load_into(fresh, impl) -> str:
+    key = impl.spec or impl.dotted or str(impl.path)
+    if key not in fresh["loaded"]:
+        _import_in(fresh["worker"], impl.name, key, impl.path, impl.dotted, impl.frameworks, impl.where)
+        fresh["loaded"].add(key)
+    return key
+
+
+_ACTIVE = OrderedDict()  # id(impl) -> impl whose worker runs, least recently used first
+ACTIVE_MOST = 3  # workers alive at once in one suite process (each holds its frameworks: 0.3-0.8 GiB)
+
+
+def _make_room():
+    while len(_ACTIVE) >= ACTIVE_MOST:
+        _, impl = _ACTIVE.popitem(last=False)
+        impl.stop()
+
+
+def stop_all():
+    for impl in list(_ACTIVE.values()):
+        impl.stop()
+    if "worker" in _FRESH:
+        _FRESH.pop("worker").stop()
+
+
+def call_text(impl, cfg) -> str:
+    """The call, as a fault's message names it: train(x, y, Config(...)) with the settings that matter."""
+    fields = cfg.asdict() if hasattr(cfg, "asdict") else {}
+    shown = ", ".join(f"{k}={v!r}" for k, v in fields.items() if k not in ("init", "depths")
+                      and not (isinstance(v, (int, float, str)) and v == getattr(Config(), k, object())))
+    extra = (", init=<given>" if fields.get("init") is not None else "") + \
+        (f", depths=<{len(fields['depths'])}>" if isinstance(fields.get("depths"), (tuple, list)) else "")
+    return f"{impl.name}.train(x, y, Config({shown}{extra}))"
+
+
+_REMOTE = {}
+
+
+def remote_exception(info: dict) -> Exception:
+    """The exception a call raised in its worker, rebuilt here: the same builtin class (ValueError,
+    NotImplementedError, ...), or a class of the same name derived from its builtin base; its
+    one-line account (with the module's file and line) in .oneline."""
+    import builtins
+
+    cls = getattr(builtins, info["type"], None)
+    if not (info["module"] == "builtins" and isinstance(cls, type) and issubclass(cls, Exception)):
+        base = next((getattr(builtins, b) for b in info["bases"] if isinstance(getattr(builtins, b, None), type)
+                     and issubclass(getattr(builtins, b), Exception)), Exception)
+        key = (info["module"], info["type"], base)
+        if key not in _REMOTE:
+            _REMOTE[key] = type(info["type"], (base,), {"__module__": info["module"], "__str__": lambda self: self.text})
+        cls = _REMOTE[key]
+    try:
+        e = cls(info["message"])
+    except Exception:  # noqa: BLE001 - a builtin that wants other arguments (UnicodeError's)
+        e = RuntimeError(info["message"])
+    e.text, e.oneline, e.remote_traceback = info["message"], info["oneline"], info["traceback"]
+    return e
+
+
+def _mirror(done: dict, x, y, cfg):
+    """Do to the caller's inputs here what the call did to them in its worker (write into x or y,
+    set a cfg field, put another array into cfg.init or change its keys), so that the checks that
+    the inputs stay the caller's see it."""
+    for name, a in (("x", x), ("y", y)):
+        if name in done and isinstance(a, np.ndarray):
+            was = a.flags.writeable
+            try:
+                a.flags.writeable = True
+                a[...] = done[name]
+                a.flags.writeable = was
+            except ValueError:
+                pass
+    for k, v in (done.get("fields") or {}).items():
+        object.__setattr__(cfg, k, v)
+    init = cfg.init if isinstance(cfg.init, dict) else None
+    if init is None:
+        return
+    if "init_keys" in done:
+        for k in [k for k in init if k not in done["init_keys"]]:
+            del init[k]
+        for k in done["init_keys"]:
+            init.setdefault(k, np.zeros(0))
+    for k, v in (done.get("init") or {}).items():
+        if k in done.get("init_swapped", ()):
+            init[k] = v
+        elif k in init and isinstance(init[k], np.ndarray):
+            try:
+                init[k][...] = v
+            except ValueError:
+                init[k] = v
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -426,6 +612,25 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+_GPU = {}
+
+
+def gpu_missing_reason(frameworks) -> str:
+    """'' when a GPU is visible to one of these frameworks; otherwise why not: asked once per set of
+    frameworks, in a worker (the suite's own process imports none of them)."""
+    key = tuple(sorted(GPU_FRAMEWORKS & set(frameworks)))
+    if not key:
+        return "no GPU: NumPy runs on the CPU only"
+    if key not in _GPU:
+        worker = isolation.Worker()
+        try:
+            _GPU[key] = worker.request({"op": "devices", "frameworks": list(key)}, "asking the frameworks for GPUs",
+                                       timeout=max(isolation.LIMITS["timeout"], 120))["missing"]
+        finally:
+            worker.stop()
+    return _GPU[key]
 
 
 def bundled_specs() -> list:
@@ -452,58 +657,3 @@ def shown_path(path) -> str:
     return str(path)
 
 
-# ----------------------------------------------------------------- devices
-
-
-def gpu_devices(frameworks) -> list:
-    """The cfg.device strings of the GPUs the implementation's framework sees ("cuda:0", ...)."""
-    count = 0
-    if "torch" in frameworks:
-        import torch
-
-        count = max(count, torch.cuda.device_count() if torch.cuda.is_available() else 0)
-    if "tensorflow" in frameworks or "keras" in frameworks:
-        import tensorflow as tf
-
-        count = max(count, len(tf.config.list_physical_devices("GPU")))
-    if "jax" in frameworks:
-        import jax
-
-        count = max(count, len([d for d in jax.devices() if d.platform == "gpu"]))
-    return [f"cuda:{i}" for i in range(count)]
-
-
-def gpu_missing_reason(frameworks) -> str:
-    """'' when a GPU is visible to one of these frameworks; otherwise why not, for each of them."""
-    from importlib import metadata
-
-    def version(dist):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    reasons = []
-    if "torch" in frameworks:
-        import torch
-
-        if torch.cuda.is_available():
-            return ""
-        reasons.append(f"torch {torch.__version__} is a CPU-only build" if torch.version.cuda is None
-                       else "torch.cuda.is_available() is False (no GPU or driver on this machine)")
-    if "tensorflow" in frameworks or "keras" in frameworks:
-        if version("tensorflow-cpu") and not version("tensorflow"):
-            reasons.append(f"tensorflow-cpu {version('tensorflow-cpu')} has no GPU support")
-        else:
-            import tensorflow as tf
-
-            if tf.config.list_physical_devices("GPU"):
-                return ""
-            reasons.append(f"TensorFlow {tf.__version__} sees no GPU")
-    if "jax" in frameworks:
-        import jax
-
-        if any(d.platform == "gpu" for d in jax.devices()):
-            return ""
-        reasons.append(f"jax {jax.__version__} sees only CPU devices (a CPU build of jaxlib)")
-    return "no GPU: " + "; ".join(reasons) if reasons else "no GPU: NumPy runs on the CPU only"

@@ -14,10 +14,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 
 import pytest  # noqa: E402
 
-from conformance import ROOT, state  # noqa: E402
+from conformance import ROOT, isolation  # noqa: E402
 from conformance.loading import (GPU_FRAMEWORKS, ORACLE, STRUCTURES, ImplError, bundled_specs,  # noqa: E402
                                  distinct_names, frameworks_of, gpu_missing_reason, is_implementation, load, locate,
-                                 structure_id, structure_of)
+                                 stop_all, structure_id, structure_of)
 
 IMPLS = pytest.StashKey[list]()
 THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
@@ -35,6 +35,7 @@ MARKERS = {
     "sweep": "timings over growing sizes; they run only with --benchmark-sweep",
     "serial": "a self-test that times things: left out under -n (./run tests runs it afterwards, alone)",
 }
+FRAMEWORK_MODULES = {"torch": "torch._dynamo", "tensorflow": "tensorflow", "keras": "keras", "jax": "jax"}  # preloaded
 TAG_WORDS = ("warmup", "autograd", "nn", "fast", "numpy", "torch", "tensorflow", "jax", "reference")
 
 
@@ -61,6 +62,14 @@ def pytest_addoption(parser):
                     help="one live line instead of pytest's dots: tests done, implementation, family, the "
                          "latest run's last step and loss. Default: auto (on for a terminal; off when the "
                          "output is not a terminal, as in CI logs, and under -v or -n).")
+    group.addoption("--call-timeout", type=float, default=isolation.DEFAULT_TIMEOUT, metavar="SECONDS",
+                    help="a call of train (or the module's import) that has not answered after this long is a "
+                         f"TIMEOUT: its worker is killed and the next check starts a new one. Default: "
+                         f"{isolation.DEFAULT_TIMEOUT:g}.")
+    group.addoption("--memory-limit", type=float, default=isolation.DEFAULT_MEMORY_GB, metavar="GIB",
+                    help="a worker whose resident memory passes this is killed: a CRASH that says so (the "
+                         "frameworks' large virtual reservations do not count). Default: "
+                         f"{isolation.DEFAULT_MEMORY_GB:g}.")
     group.addoption("--benchmark-sweep", action="store_true", default=False,
                     help="with --benchmark-only, also time every implementation at sizes N = D_in = H = D_out "
                          "= 1 ... 2048 and draw speed_sweep.png. Default: off (the tutorial cells only).")
@@ -115,10 +124,13 @@ def pytest_configure(config):
         from conformance.timing import one_thread_each
 
         config.stash[THREADS] = one_thread_each()
-    state.take_baseline()
+    isolation.LIMITS.update(timeout=config.getoption("call_timeout"), memory_gb=config.getoption("memory_limit"))
     specs = config.getoption("impl")
     try:
-        impls = [load(s) for s in specs] if specs else [load(s) for s in bundled_specs() if is_implementation(s)]
+        specs = specs or [s for s in bundled_specs() if is_implementation(s)]
+        isolation.preload(FRAMEWORK_MODULES[f] for s in specs for f in frameworks_of(locate(s)[0], top_level=True)
+                          if f in FRAMEWORK_MODULES)
+        impls = [load(s) for s in specs]
         distinct_names(impls)
     except ImplError as e:
         raise pytest.UsageError(f"cannot use implementation {e}") from None
@@ -212,9 +224,10 @@ def bystanders(request):
     impls = request.config.stash[IMPLS]
     loaded = {}
 
-    def get(spec):
+    def get(spec):  # what it declares; it runs in the worker of the implementation it stands beside
         if spec not in loaded:
             loaded[spec] = load(spec)
+            loaded[spec].stop()
         return loaded[spec]
 
     def others(impl):
@@ -242,6 +255,17 @@ def pytest_collection_modifyitems(config, items):
     plugged = bool(config.getoption("impl"))
     benchmarking = config.getoption("benchmark_only", False)
     reasons = config.stash[DESELECTED]
+    if not benchmarking:  # one implementation's checks together: its worker (and compiled code) serves them all
+        rank = {id(i): n for n, i in enumerate(config.stash[IMPLS])}
+        items.sort(key=lambda i: rank.get(id(_impl_of(i)), -1))
+    probed = []
+    for item in items:
+        impl = _impl_of(item)
+        if impl is not None and impl not in probed:
+            probed.append(impl)
+    for impl in reversed(probed):  # the last probed still have their workers when the first checks run
+        if impl.fault is None:
+            impl.probe()
     keep = []
     for item in items:
         why = _not_applicable(item, config, plugged, benchmarking)
@@ -254,6 +278,11 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
     if benchmarking:  # a timing taken in passes: every implementation's first pass, then every one's second ...
         items.sort(key=lambda i: getattr(getattr(i, "callspec", None), "params", {}).get("part", 0))
+
+
+def _impl_of(item):
+    params = getattr(item, "callspec", None)
+    return params.params.get("impl") if params else None
 
 
 def _not_applicable(item, config, plugged, benchmarking) -> str:
@@ -279,6 +308,8 @@ def _not_applicable(item, config, plugged, benchmarking) -> str:
     if impl is None or timed:  # a timing of a module that cannot run fails on its own: no probe needed
         return ""
     problem = impl.preflight()
+    if problem and item.originalname != "test_own_cell_runs" and impl.own_fault() is not None:
+        return f"every other check of {impl.name}: {impl.own_fault().status} (see its contract failure)"
     if problem and item.originalname != "test_own_cell_runs":
         return f"every other check of {impl.name}: its own cell does not run (see its contract failure)"
     structure = params.params.get("structure")
@@ -305,11 +336,9 @@ def pytest_report_header(config):
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             pass
-    # The devices line asks the GPU frameworks the implementations use (a NumPy-only run imports
-    # none: 2.6 s less); they are warmed up first, since it imports them and their first-use set-up
-    # is theirs, not a module's.
+    # The devices line asks the GPU frameworks the implementations use, in a worker (a NumPy-only
+    # run asks none).
     gpu = GPU_FRAMEWORKS & {f for i in impls for f in i.frameworks}
-    state.ensure_warm(gpu)
     reason = gpu_missing_reason(gpu)
     return [
         "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" for i in impls),
@@ -320,24 +349,27 @@ def pytest_report_header(config):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
-    """After each test, put back any process-wide setting a call left changed, and say so on the
-    report (the hygiene cell of that implementation shows it, whatever the test order). The
-    teardown fails (an error in pytest's count), so that the exit status agrees with the verdict."""
+    """After each test, whatever process-wide state its calls left changed in the implementation's
+    worker (the worker put it back after each call) is said on the report: the hygiene cell of
+    that implementation shows it, whatever the test order. The teardown fails (an error in
+    pytest's count), so that the exit status agrees with the verdict."""
     report = yield
-    if call.when == "teardown" and active(item.config) and state.BASELINE:
-        left = [c for c in state.diff(state.BASELINE, state.snapshot()) if c.setting != "warning filters"
-                and c.setting != "logging: logger root"  # pytest's own, per test
-                and c.setting not in state.STUCK]  # answered for already, by the test that left it
-        if left:
-            from conformance.report import leak_reason, reproduce
+    impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
+    if call.when == "teardown" and active(item.config) and getattr(impl, "leaks", None):
+        from conformance.report import leak_reason, reproduce
 
-            impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
-            stay = state.restore(state.BASELINE, left, culprit=getattr(impl, "name", None))
-            report.user_properties += [("leak", [str(c) for c in left]), ("reproduce", reproduce(item, impl))]
-            if stay:
-                report.user_properties.append(("stuck", [c.setting for c in stay]))
-            if impl is not None:  # a check of an implementation (not a self-test running the suite inside it)
-                report.outcome = "failed"
-                report.longrepr = leak_reason(item.name, [str(c) for c in left], [c.setting for c in stay]) \
-                    + f" [{impl.name}]"
+        left, stay = [], []
+        for changes, stuck in impl.leaks:
+            left += [c for c in changes if c not in left]
+            stay += [s for s in stuck if s not in stay]
+        impl.leaks.clear()
+        report.user_properties += [("leak", left), ("reproduce", reproduce(item, impl))]
+        if stay:
+            report.user_properties.append(("stuck", stay))
+        report.outcome = "failed"
+        report.longrepr = leak_reason(item.name, left, stay) + f" [{impl.name}]"
     return report
+
+
+def pytest_unconfigure(config):
+    stop_all()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conformance import timing
+from conformance.isolation import WorkerFault
 from conformance.loading import GPU_FRAMEWORKS, ROOT, Impl, shown_path
 
 FAMILIES = {"test_contract": "contract", "test_gradients": "gradients", "test_trajectory": "trajectory",
@@ -97,6 +98,7 @@ def pytest_runtestloop(session):
 
     for impl in session.config.stash.get(IMPLS, []):
         _SEEN[id(impl)] = impl.trained
+        _FAULTS[id(impl)] = len(impl.faults)  # the probe's: the checks that meet them again say so
 
 
 @pytest.hookimpl(wrapper=True)
@@ -112,12 +114,37 @@ def pytest_runtest_makereport(item, call):
         seen = _SEEN.get(id(impl), (0.0, 0, 0))
         report.user_properties.append(("trained", [a - b for a, b in zip(impl.trained, seen)]))
         _SEEN[id(impl)] = impl.trained
-    if report.failed and call.excinfo is not None:
+    fault = _fault_of(call, impl)
+    if fault is not None and not report.failed:  # a worker that ended without answering is never a pass
+        report.outcome = "failed"
+    if report.failed and (call.excinfo is not None or fault is not None):
         cmd = reproduce(item, impl)
-        report.user_properties = [*report.user_properties, ("reason", one_line(call.excinfo)), ("reproduce", cmd),
-                                  ("details", details(call.excinfo))]
+        reason = f"{fault.status}: {fault.message.splitlines()[0]}" if fault is not None else one_line(call.excinfo)
+        report.user_properties = [*report.user_properties, ("reason", reason[:600]), ("reproduce", cmd),
+                                  ("details", fault.message.splitlines()[1:] if fault is not None
+                                   else details(call.excinfo))]
+        if fault is not None:
+            report.user_properties.append(("fault", fault.status))
+            text = f"{fault.status}: {fault.message}" + (f" [{impl.name}]" if impl is not None else "")
+            report.longrepr = text if call.excinfo is None or isinstance(call.excinfo.value, WorkerFault) \
+                else f"{report.longreprtext}\n\n{text}"
         report.longrepr = f"{report.longreprtext}\n\nreproduce:\n  {cmd}"
     return report
+
+
+def _fault_of(call, impl):
+    """The WorkerFault this phase ended in, or that one of impl's calls met during it (a check that
+    caught it and went on still fails with its status)."""
+    if call.excinfo is not None and isinstance(call.excinfo.value, WorkerFault):
+        return call.excinfo.value
+    if impl is None:
+        return None
+    seen = _FAULTS.get(id(impl), 0)
+    _FAULTS[id(impl)] = len(impl.faults)
+    return impl.faults[seen] if len(impl.faults) > seen else None
+
+
+_FAULTS = {}  # id(impl) -> how many of its faults a report has taken
 
 
 class Report:
@@ -166,7 +193,7 @@ class Report:
             entry = {"status": "skip", "reason": reason.removeprefix("Skipped: ")}
         elif rep.failed:
             entry = {"status": "fail", "reason": props.get("reason", "failed"), "reproduce": props.get("reproduce"),
-                     "phase": rep.when, "details": props.get("details", [])}
+                     "phase": rep.when, "details": props.get("details", []), "fault": props.get("fault")}
         else:
             entry = {"status": "pass"}
         self.tests.setdefault((impl, family), []).append({"test": rep.nodeid, **entry})
@@ -185,8 +212,11 @@ class Report:
             return {"status": "not run", **count}
         notes = self.notes.get((impl, family), [])
         if count["fail"]:
-            first = next(t for t in tests if t["status"] == "fail")
-            return {"status": "fail", **count, "reason": first["reason"], "reproduce": first["reproduce"],
+            faulted = [t for t in tests if t.get("fault")]
+            first = faulted[0] if faulted else next(t for t in tests if t["status"] == "fail")
+            fault = {"fault": first["fault"], "faults": sum(t.get("fault") == first["fault"] for t in tests)} \
+                if faulted else {}
+            return {"status": "fail", **count, **fault, "reason": first["reason"], "reproduce": first["reproduce"],
                     "details": first.get("details", []), "failures": [t for t in tests if t["status"] == "fail"],
                     "notes": notes}
         if count["pass"]:
@@ -348,7 +378,7 @@ class Reporter:
         """Why the speed table has no GPU rows ('' if one was available)."""
         from conformance.loading import gpu_missing_reason
 
-        return gpu_missing_reason(self.frameworks or ("torch",))
+        return gpu_missing_reason(set(self.frameworks) or {"torch"})
 
     def pytest_terminal_summary(self, terminalreporter):
         rep, tr = self.report, terminalreporter
@@ -476,6 +506,8 @@ def header_lines(config) -> list:
 
 
 def mark(cell) -> str:
+    if cell.get("fault"):  # a worker that crashed, exited, hung or was interrupted: its status, as harnesses say it
+        return f"{cell['fault']} {cell['faults']}/{cell['pass'] + cell['fail'] + cell['skip']}"
     if cell["status"] == "pass" and cell.get("notes"):
         return "pass*"
     return {"pass": "pass", "skip": "skip", "not run": "-"}.get(cell["status"]) or \

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from conformance import state
+from conformance import isolation
 from conformance.timing import PEAK_SIZE
 
 # The size sweep: N = D_in = H = D_out = size, and the step count of its longer run (about a
@@ -59,6 +59,12 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def inside(impl, x, y, cfg) -> float:
+    """Seconds a call spends in train, timed in the implementation's worker (no transport)."""
+    impl.run(x, y, cfg)
+    return impl.seconds
+
+
 def round_times(fn, rounds: int, inner: int = 1) -> list:
     """Seconds one call of fn takes, one entry per round of inner calls, after a warm-up call
     (first-touch allocations, thread pools)."""
@@ -74,7 +80,8 @@ def round_times(fn, rounds: int, inner: int = 1) -> list:
 
 class BusyMeter:
     """How much of the machine other processes used between two marks: the system's busy CPU time
-    (/proc/stat, steal included) less this process's own (/proc/self/stat), over wall time x cores.
+    (/proc/stat, steal included) less this process's own and its workers' (/proc/PID/stat), over
+    wall time x cores.
     On a quiet machine it stays near 0; a second busy process on these 2 cores shows as about 0.5.
     Where /proc is missing it reads 0 (nothing can be said)."""
 
@@ -92,7 +99,7 @@ class BusyMeter:
         except (OSError, ValueError, IndexError):
             return None
         busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
-        mine = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+        mine = sum(int(v) for v in own[11:15]) + isolation.cpu_seconds() * os.sysconf("SC_CLK_TCK")  # and its workers
         return time.perf_counter(), busy, mine
 
     def mark(self) -> float:
@@ -183,7 +190,6 @@ def _torch_products(tensors):
 def warm_torch():
     """torch for the floor and the peak, its first-use set-up (loggers, environment) taken into the
     suite's baseline first: the suite's own doing, never blamed on a NumPy module's timing."""
-    state.ensure_warm({"torch"})
     import torch
 
     return torch
@@ -206,9 +212,7 @@ def long_enough(impl, cfg, x, y, target_s=0.3, most=1_000_000):
     that the steps, not the per-call costs and noise, make up the longer run's time."""
     while cfg.steps < most:
         impl.run(x, y, cfg)  # untimed: a compiled implementation compiles for this length here
-        start = time.perf_counter()
-        impl.run(x, y, cfg)
-        took = time.perf_counter() - start
+        took = inside(impl, x, y, cfg)
         if took >= target_s / 2:
             break
         cfg = cfg.replace(steps=min(most, cfg.steps * max(2, int(target_s / max(took, 1e-6)))))

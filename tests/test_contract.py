@@ -18,6 +18,9 @@ DIVERGE_STEPS = 20
 
 def test_own_cell_runs(impl):
     """A one-step call of its own cell (every other check builds on it)."""
+    fault = impl.own_fault()
+    if fault is not None:  # its import or this call crashed, exited or hung: that status, not a pass
+        raise fault
     problem = impl.preflight()
     if problem:
         fail(problem, impl)

@@ -8,7 +8,6 @@ default, and an implementation that turns it on shows here as a float32 mismatch
 """
 import pytest
 
-from conformance.loading import gpu_devices
 from tests.compare import assert_matches_reference
 from tests.start import setup
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.cuda
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_gpu_matches_reference(impl, dtype):
     x, y, cfg = setup(impl, 0, dtype)
-    for device in gpu_devices(impl.frameworks):
+    for device in impl.devices()[0]:
         on = cfg.replace(device=device)
         try:
             got = impl.run(x, y, on)

@@ -11,7 +11,7 @@ left changed, and says so in that implementation's hygiene cell.
 import numpy as np
 import pytest
 
-from conformance import state
+from conformance import state  # noqa: F401 - the settings' names (defaults_of)
 from conformance.data import make_data
 from conformance.loading import one_line_error
 from tests.compare import assert_unchanged, fail, inputs_copy, named_arrays
@@ -80,6 +80,7 @@ def test_results_are_the_callers(impl):
             written.append(label)
     if not written:
         pytest.skip("every array it returns is read-only (or not a NumPy array): a caller cannot write into them")
+    impl.write_into(first, np.nan)  # the same writes into the module's own objects, in its process
     key = differing(second, impl.run(x, y, cfg))
     if key:
         fail(f"after the caller wrote NaN into the arrays the first call returned ({', '.join(written)}), the same "
@@ -93,9 +94,10 @@ def test_same_result_after_other_calls(impl, bystanders):
     x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
     first = impl.run(x, y, cfg)
     others = bystanders(impl)
-    for other in others:
-        other.run(*setup(other, 1, other.config.dtype, steps=3))
-        state.restore(state.BASELINE, culprit=other.name)  # a leak of theirs is theirs to answer for
+    for other in others:  # in impl's own process, as a caller's other calls would be
+        cell = other.config.replace(seed=1, steps=3, init=None, depths=None)
+        impl.run(*make_data(cell, 1), cell, beside=other)
+        impl.leaks.clear()  # a leak of theirs is theirs to answer for
     for seed, changes in ((2, {"batch": 5, "d_in": 7, "hidden": 3, "d_out": 2, "steps": 4, "lr": cfg.lr * 3}),
                           (9, {"steps": STEPS + 7, "lr": cfg.lr / 2})):
         impl.run(*setup(impl, seed, cfg.dtype, **changes))
@@ -145,11 +147,10 @@ def check_defaults(impl, names, changes, record_property, drawn_too):
            "dtype=...), nn.Linear(..., dtype=...), Keras layers' dtype=, jnp.zeros(..., dtype=...))")
 
     def under(flip, cfg):
-        with state.flipped(flip):
-            try:
-                return impl.run(x, y, cfg)
-            except Exception as e:  # what it makes in the default dtype meets what it makes in cfg.dtype
-                return e
+        try:
+            return impl.run(x, y, cfg, flip=flip)
+        except Exception as e:  # what it makes in the default dtype meets what it makes in cfg.dtype
+            return e
 
     def off(usual, other):
         return isinstance(other, Exception) or differing(usual, other)
@@ -180,6 +181,20 @@ def check_defaults(impl, names, changes, record_property, drawn_too):
                                 "default dtype and then casting")
 
 
+def test_same_result_in_a_fresh_process(impl):
+    """The same call in a second, freshly started interpreter (another hash seed, another address
+    layout, nothing imported before it) gives a bit-identical result, its drawn init included."""
+    x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
+    cfg = cfg.replace(init=None)
+    first, other = impl.run(x, y, cfg), impl.run(x, y, cfg, fresh=True)
+    key = differing(first, other)
+    if key:
+        fail(f"the same call gave a different {key!r} in a fresh process ({difference(first, other)}): the result "
+             "must depend on (x, y, cfg) alone, not on the process (usual causes: iterating over a set of strings "
+             "or objects, whose order follows the hash seed or the addresses, e.g. drawing the parameters in the "
+             "order of set(names); id() or hash() in a key or an order)", impl, cfg)
+
+
 def test_inputs_unchanged(impl):
     x, y, cfg = setup(impl, 0, impl.config.dtype, steps=STEPS)
     before = inputs_copy(x, y, cfg)
@@ -193,14 +208,8 @@ def test_call_changes_no_process_state(impl, dtype):
     of the run too (so that setting what an earlier call already left set still shows); warning
     filters and logging with pytest's own out of the way, so that simplefilter and basicConfig show."""
     x, y, cfg = setup(impl, 0, dtype, steps=STEPS)
-    impl.warm()
-    with state.watching(state.BASELINE.get("warning filters")) as seen:
-        impl.run(x, y, cfg)
-    changes = state.diff(seen["before"], seen["after"])
-    changes += [c for c in state.diff(state.BASELINE, seen["after"]) if c.setting not in {d.setting for d in changes}
-                and c.setting != "warning filters"  # set again to what an earlier call of it left behind
-                and c.setting not in state.stuck_by_others(impl.name)]
-    state.restore(state.BASELINE, culprit=impl.name)
+    impl.run(x, y, cfg, watch=True)
+    changes = impl.reply["changes"]
     if changes:
         fail(f"the call changed process-wide state and left it so: {'; '.join(map(str, changes[:6]))}"
              + (f" (+{len(changes) - 6} more)" if len(changes) > 6 else "")
@@ -244,16 +253,10 @@ def test_global_generators(impl, record_property):
     differs between the first two fails; merely drawing from it (deterministic, given the state
     before) is reported as a note. The third call repeats the second, past any first-call set-up."""
     x, y, cfg = setup(impl, 0, impl.config.dtype, steps=3)
-    impl.warm()
     runs = []
-    with state.saved_rngs():
-        for seed in (20260229, 11, 11):
-            state.distinct_states(seed)
-            before = {name: read() for name, (read, _, _) in state.rngs().items()}
-            result = impl.run(x, y, cfg)
-            after = {name: read() for name, (read, _, _) in state.rngs().items()}
-            runs.append((before, result, after))
-    state.restore(state.BASELINE, culprit=impl.name)
+    for seed in (20260229, 11, 11):  # in its worker: the generators put in a state from seed, then the call
+        result = impl.run(x, y, cfg, rngs=seed)
+        runs.append((impl.reply["rngs_before"], result, impl.reply["rngs_after"]))
     (b1, r1, a1), (b2, r2, a2), (b3, _, a3) = runs
     seeded = [g for g in a1 if g in b1 and g in a2 and b1[g] != b2[g] and a1[g] == a2[g]]
     if seeded:

@@ -24,7 +24,6 @@ machine busy says so instead of passing its numbers off as facts.
 `--benchmark-sweep` adds the same measurement, in one pass, at sizes N = D_in = H = D_out = 1 ...
 2048 (tests/speed.py's SWEEP), for the figure speed_sweep.png.
 """
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,8 +60,9 @@ class Measurement:
     def untimed(self, impl, extra: int, reverse: bool) -> dict:
         """A block's untimed part: the 1-step call and the floor over `extra` steps, in alternating
         order, then a pause."""
-        calls = [("t1", lambda: impl.run(self.x, self.y, self.short)), ("floor", lambda: self.floor.run(extra))]
-        out = {k: speed.timed(fn) for k, fn in (calls[::-1] if reverse else calls)}
+        calls = [("t1", lambda: speed.inside(impl, self.x, self.y, self.short)),
+                 ("floor", lambda: speed.timed(lambda: self.floor.run(extra)))]
+        out = {k: fn() for k, fn in (calls[::-1] if reverse else calls)}
         speed.settle()
         return out
 
@@ -86,14 +86,13 @@ def measure(impl, cfg, benchmark, record_property, peak, group, passes=1):
 
     def teardown(*_):
         block["busy"] = meter.mark()
+        block["ts"] = impl.seconds  # timed in its worker: the call's transport is not in it
         blocks.append(dict(block))
 
     benchmark.group = group
     benchmark.pedantic(impl.run, args=(m.x, m.y, cfg), setup=setup, teardown=teardown, rounds=m.rounds,
                        iterations=1, warmup_rounds=1)
     blocks = blocks[1:]  # the warm-up round's
-    for b, seconds in zip(blocks, benchmark.stats.stats.data):
-        b["ts"] = seconds
     m.blocks.extend(blocks)
     m.passes += 1
     flops = speed.run_flops(cfg, m.x, m.y, m.depths) / cfg.steps
@@ -111,9 +110,8 @@ def start(impl, cfg, passes) -> Measurement:
     """The first call (its one-time cost), the floor, and a pilot of PILOT blocks that decides how
     many blocks each pass takes."""
     x, y = make_data(cfg, 0)
-    begin = time.perf_counter()
     res = impl.run(x, y, cfg)  # the first call: imports, compiling, tracing; not in the statistics
-    first = time.perf_counter() - begin
+    first = impl.seconds
     floor = speed.floor(x.shape[0], x.shape[1], cfg.hidden, y.shape[1], cfg.dtype, res.get("depths"))
     short = cfg.replace(steps=1)
     impl.run(x, y, short)  # a 1-step call may compile a program of its own
@@ -122,7 +120,7 @@ def start(impl, cfg, passes) -> Measurement:
     for i in range(PILOT):
         speed.settle()
         b = m.untimed(impl, max(cfg.steps - 1, 1), reverse=i % 2 == 1)
-        b["ts"] = speed.timed(lambda: impl.run(x, y, cfg))
+        b["ts"] = speed.inside(impl, x, y, cfg)
         pilot.append(b)
     seconds = sum(b["t1"] + b["floor"] + b["ts"] + 0.2 for b in pilot) / len(pilot)
     rounds = min(timing.blocks_needed([(b["ts"] - b["t1"]) / b["floor"] for b in pilot]),
