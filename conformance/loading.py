@@ -59,6 +59,7 @@ class Impl:
     dotted: str = None  # the dotted name it was imported by, or None for a file
     has_config: bool = False
     faults: list = field(default_factory=list)  # WorkerFault of its calls, in order
+    stuck: set = field(default_factory=set)  # settings its calls left changed for good (no setter puts them back)
     leaks: list = field(default_factory=list)  # process-wide state its calls left changed (the teardown says it)
     reply: dict = field(default_factory=dict)  # the latest call's facts: seconds, state changes, generators
     fault: object = None  # a WorkerFault of its import: every check fails with it
@@ -66,6 +67,7 @@ class Impl:
     _worker: object = None
     _beside: set = field(default_factory=set)
     _fresh: bool = False  # its worker a new interpreter (spawn), not a fork of the fork server
+    _probe_faults: dict = field(default_factory=dict)  # structure id -> the WorkerFault its probe met
 
     def __repr__(self):
         return self.name
@@ -99,7 +101,8 @@ class Impl:
         _make_room()
         worker = isolation.Worker(fresh=self._fresh)
         try:
-            _import_in(worker, self.name, self.spec or self.dotted, self.path, self.dotted, self.frameworks, self.where)
+            _import_in(worker, self.name, self.spec or self.dotted, self.path, self.dotted, self.frameworks, self.where,
+                       self.stuck)
         except isolation.WorkerFault as fault:
             worker.stop()
             self.faults.append(fault)
@@ -141,20 +144,20 @@ class Impl:
                 raise
             self.reply, took = reply, reply.get("seconds", 0.0)
             _mirror(reply.get("inputs") or {}, x, y, cfg)
-            if watch:
-                self.reply["changes"] = reply.get("changes", [])
-            elif reply.get("changes"):
-                self.leaks.append((reply["changes"], reply.get("stuck", [])))
+            self.stuck.update(reply.get("stuck", []))
+            if not watch and reply.get("leaks") and not fresh:
+                self.leaks.append((reply["leaks"], reply.get("stuck", [])))
             if "exit" in reply:
-                fault = isolation.WorkerFault("EXIT", f"train called sys.exit({reply['exit']['code']!r}) during "
-                                                      f"{call_text(self, cfg)}: raise an exception instead "
-                                                      f"({reply['exit']['oneline']})")
+                fault = isolation.WorkerFault("EXIT", f"train called sys.exit({reply['exit']['code']!r}); raise an "
+                                                      f"exception instead{reply['exit']['where']}, in "
+                                                      f"{call_text(self, cfg)}")
                 self._fault(fault, keep=True)
                 raise fault
             if "interrupt" in reply:
-                fault = isolation.WorkerFault("INTERRUPT", f"train raised KeyboardInterrupt during "
-                                                           f"{call_text(self, cfg)} ({reply['interrupt']['oneline']}); "
-                                                           "raise an ordinary exception")
+                fault = isolation.WorkerFault("INTERRUPT", f"train raised KeyboardInterrupt"
+                                                           f"{reply['interrupt']['where']}, in {call_text(self, cfg)}: "
+                                                           "raise an ordinary exception (KeyboardInterrupt is the "
+                                                           "user's Ctrl-C)")
                 self._fault(fault, keep=True)
                 raise fault
             if "raised" in reply:
@@ -236,6 +239,7 @@ class Impl:
                 return "refused", str(e)
             return "broken", f"NotImplementedError that names no field ({', '.join(changed)} expected): {e}"
         except isolation.WorkerFault as e:  # its worker died or hung: every check of this structure would
+            self._probe_faults[structure_id(structure)] = e
             return "fault", str(e)
         except BaseException as e:  # noqa: B036 - pytest.fail from as_result included
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
@@ -247,8 +251,8 @@ class Impl:
         """The WorkerFault that its import, or the probe of its own cell, ended in (None: none)."""
         if self.fault is not None:
             return self.fault
-        verdict, _ = self.probe()[structure_id(structure_of(self.config))]
-        return next((f for f in self.faults if verdict == "fault"), None)
+        self.probe()
+        return self._probe_faults.get(structure_id(structure_of(self.config)))
 
     def preflight(self) -> str:
         """'' when a call of its own cell works; otherwise one line that says what to fix."""
@@ -457,15 +461,17 @@ def _find_spec(dotted: str):
     return found
 
 
-def load(spec: str) -> Impl:
+def load(spec: str, keep: bool = True) -> Impl:
     """An implementation (a .py path or a dotted module name), imported in a worker of its own:
     what its module declares comes back as data; a fault of its import (a crash, an exit, a hang)
-    is kept on it, and every check of it fails with that status."""
+    is kept on it, and every check of it fails with that status. keep=False: its worker stops
+    once it has answered (a module that only runs beside others)."""
     path, dotted = locate(spec)
     plugged = not (dotted or "").startswith("implementations.")
     name = path.stem if dotted is None else dotted.rpartition(".")[2]
     impl = Impl(name, Config(), (), spec if plugged else "", path, tuple(sorted(frameworks_of(path))), dotted=dotted)
-    _make_room()
+    if keep:
+        _make_room()
     worker = isolation.Worker()
     try:
         info = _import_in(worker, name, impl.spec or dotted, path, dotted, impl.frameworks, impl.where)
@@ -473,18 +479,22 @@ def load(spec: str) -> Impl:
         worker.stop()
         impl.fault = isolation.WorkerFault(fault.status, f"importing {impl.where}: {fault.message}")
         return impl
-    impl._worker, _ACTIVE[id(impl)] = worker, impl
+    if keep:
+        impl._worker, _ACTIVE[id(impl)] = worker, impl
+    else:
+        worker.stop()
     impl.name, impl.tags, impl.has_config = info["name"], tuple(info["tags"]), info["has_config"]
     impl.config = Config(**info["config"])
     impl.import_changes = info["import_changes"]
     return impl
 
 
-def _import_in(worker, name, spec, path, dotted, frameworks, where) -> dict:
+def _import_in(worker, name, spec, path, dotted, frameworks, where, stuck=()) -> dict:
     """Import a module in a worker; an unusable module raises ImplError, a fault WorkerFault."""
     warm = frameworks_of(path, top_level=True) | libraries_of(path)
     reply = worker.request({"op": "load", "spec": spec or str(path), "path": str(path), "dotted": dotted,
-                            "warm": sorted(warm), "frameworks": list(frameworks), "where": where},
+                            "warm": sorted(warm), "frameworks": list(frameworks), "where": where, "name": name,
+                            "stuck": sorted(stuck)},
                            f"the import of {where}")
     if "ok" in reply:
         return reply["ok"]
@@ -497,7 +507,7 @@ def _import_in(worker, name, spec, path, dotted, frameworks, where) -> dict:
                                             "a script runs under if __name__ == '__main__':")
     if "interrupt" in reply:
         worker.stop()
-        raise isolation.WorkerFault("INTERRUPT", f"its import raised KeyboardInterrupt ({reply['interrupt']['oneline']})")
+        raise isolation.WorkerFault("INTERRUPT", f"its import raised KeyboardInterrupt{reply['interrupt']['where']}")
     worker.stop()
     error = reply["raised"]
     raise ImplError(f"{where}: import failed: {error['type']}: {error['message'].splitlines()[0] if error['message'] else ''}")
@@ -522,7 +532,7 @@ def _load_into(fresh, impl) -> str:
 
 
 _ACTIVE = OrderedDict()  # id(impl) -> impl whose worker runs, least recently used first
-ACTIVE_MOST = 3  # workers alive at once in one suite process (each holds its frameworks: 0.3-0.8 GiB)
+ACTIVE_MOST = 6  # workers alive at once in one suite process (each holds its module and compiled code)
 
 
 def _make_room():

@@ -128,7 +128,7 @@ def pytest_configure(config):
     specs = config.getoption("impl")
     try:
         specs = specs or [s for s in bundled_specs() if is_implementation(s)]
-        isolation.preload(FRAMEWORK_MODULES[f] for s in specs for f in frameworks_of(locate(s)[0], top_level=True)
+        isolation.preload(FRAMEWORK_MODULES[f] for s in specs for f in frameworks_of(locate(s)[0])
                           if f in FRAMEWORK_MODULES)
         impls = [load(s) for s in specs]
         distinct_names(impls)
@@ -226,8 +226,7 @@ def bystanders(request):
 
     def get(spec):  # what it declares; it runs in the worker of the implementation it stands beside
         if spec not in loaded:
-            loaded[spec] = load(spec)
-            loaded[spec].stop()
+            loaded[spec] = load(spec, keep=False)
         return loaded[spec]
 
     def others(impl):
@@ -255,7 +254,8 @@ def pytest_collection_modifyitems(config, items):
     plugged = bool(config.getoption("impl"))
     benchmarking = config.getoption("benchmark_only", False)
     reasons = config.stash[DESELECTED]
-    if not benchmarking:  # one implementation's checks together: its worker (and compiled code) serves them all
+    if not benchmarking and not _random_order(config):  # one implementation's checks together: its worker
+        # (and its compiled code) serves them all
         rank = {id(i): n for n, i in enumerate(config.stash[IMPLS])}
         items.sort(key=lambda i: rank.get(id(_impl_of(i)), -1))
     probed = []
@@ -278,6 +278,18 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
     if benchmarking:  # a timing taken in passes: every implementation's first pass, then every one's second ...
         items.sort(key=lambda i: getattr(getattr(i, "callspec", None), "params", {}).get("part", 0))
+
+
+def _random_order(config) -> bool:
+    """Whether pytest-random-order was asked to shuffle (then the order is its own)."""
+    try:
+        from random_order.config import Config as RandomOrder
+    except ImportError:
+        return False
+    try:
+        return RandomOrder(config).is_enabled
+    except (ValueError, AttributeError):
+        return False
 
 
 def _impl_of(item):

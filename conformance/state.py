@@ -34,7 +34,7 @@ import numpy as np
 IGNORED_ENV = {"PYTEST_CURRENT_TEST", "PYTEST_VERSION", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID",
                "PYTEST_XDIST_WORKER_COUNT"}
 MISSING = type("Unset", (), {"__repr__": lambda self: "unset"})()  # an environment variable that is not set
-EXPANDED = ("jax config", "torch._dynamo.config", "torch._inductor.config")  # dicts compared key by key
+EXPANDED = ("jax config", "torch._dynamo.config", "torch._inductor.config", "module attributes")  # dicts compared key by key
 
 
 @dataclass
@@ -124,6 +124,83 @@ def _python():
         "numpy error callback": (np.geterrcall, np.seterrcall),
         "flush denormals to zero (FTZ/DAZ)": (_ftz, _set_ftz),
     }
+
+
+def _interpreter():
+    """The interpreter's and the operating system's per-process state a call could leave changed."""
+    import builtins
+    import locale
+    import resource
+    import signal
+
+    def put_path(v):
+        sys.path[:] = list(v)
+
+    def put_signals(v):
+        for number, handler in v.items():
+            try:
+                signal.signal(number, handler)
+            except (OSError, ValueError, TypeError):
+                pass
+
+    def put_limits(v):
+        for number, limits in v.items():
+            try:
+                resource.setrlimit(number, limits)
+            except (OSError, ValueError):
+                pass
+
+    def put_hooks(v):
+        sys.excepthook, sys.displayhook, sys.breakpointhook, sys.unraisablehook = v[:4]
+        sys.settrace(v[4])
+        sys.setprofile(v[5])
+
+    limits = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
+    signals = [s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP)]
+    return {
+        "current directory": (os.getcwd, os.chdir),
+        "file creation mask (umask)": (lambda: (os.umask(m := os.umask(0)), m)[1], os.umask),
+        "signal handlers": (lambda: {int(s): signal.getsignal(s) for s in signals}, put_signals),
+        "resource limits": (lambda: {n: resource.getrlimit(n) for n in limits}, put_limits),
+        "python sys.path": (lambda: tuple(sys.path), put_path),
+        "python hooks (except, display, breakpoint, unraisable, trace, profile)": (
+            lambda: (sys.excepthook, sys.displayhook, sys.breakpointhook, sys.unraisablehook, sys.gettrace(),
+                     sys.getprofile()), put_hooks),
+        "python standard streams": (lambda: (sys.stdin, sys.stdout, sys.stderr),
+                                    lambda v: (setattr(sys, "stdin", v[0]), setattr(sys, "stdout", v[1]),
+                                               setattr(sys, "stderr", v[2]))),
+        "locale": (lambda: locale.setlocale(locale.LC_ALL), lambda v: locale.setlocale(locale.LC_ALL, v)),
+        "scheduling priority (nice)": (lambda: os.getpriority(os.PRIO_PROCESS, 0),
+                                       lambda v: os.setpriority(os.PRIO_PROCESS, 0, v)),
+        "cpu affinity": (lambda: frozenset(os.sched_getaffinity(0)), lambda v: os.sched_setaffinity(0, v)),
+        "module attributes": (lambda: _attributes(builtins), lambda v: _put_attributes(v)),
+    }
+
+
+PATCHABLE = ("builtins", "numpy", "numpy.linalg", "json", "struct", "io", "conformance.wire", "conformance.state",
+             "conformance.worker", "implementations.contract")  # what the worker's own answers rest on
+
+
+def _attributes(builtins) -> dict:
+    """{module.attribute: object} of the modules the worker's answers rest on: one replaced (or
+    deleted) shows as a change; one added (a lazily imported submodule) does not."""
+    out = {}
+    for name in PATCHABLE:
+        module = sys.modules.get(name)
+        if module is not None:
+            out.update({f"{name}.{k}": v for k, v in list(vars(module).items()) if not k.startswith("__")})
+    return out
+
+
+def _put_attributes(values: dict):
+    for key, value in values.items():
+        name, _, attr = key.rpartition(".")
+        module = sys.modules.get(name)
+        if module is not None:
+            if value is MISSING:
+                delattr(module, attr) if hasattr(module, attr) else None
+            else:
+                setattr(module, attr, value)
 
 
 def _torch(torch):
@@ -347,6 +424,7 @@ def _blas():
 def registry() -> dict:
     """{setting name: (get, set or None)} for what is imported now."""
     out = _python()
+    out.update(_interpreter())
     out.update(_blas())
     if "torch" in sys.modules:
         out.update(_torch(sys.modules["torch"]))
@@ -433,6 +511,8 @@ def diff(before: dict, after: dict) -> list:
                 old, new = a.get(key, MISSING), b.get(key, MISSING)
                 if name == "loggers" and old is MISSING and _inert(new[1]):
                     continue  # a logger first used now, with no handler but NullHandler: not configuration
+                if name == "module attributes" and (old is MISSING or old is new):
+                    continue  # a submodule imported now, or a name a library adds: not a patch
                 if not _same(old, new):
                     changes.append(Change(f"{prefix} {key}", old, new))
         elif not _same(a, b):

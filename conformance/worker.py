@@ -33,14 +33,19 @@ KEPT_RESULTS = 8  # the raw results a check may still ask to write into (results
 
 def one_line(e: BaseException) -> str:
     """The exception in one line, with the last place in the module's code it came from."""
-    tb, where = e.__traceback__, ""
+    text = f"{type(e).__name__}: {e}".strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:300] + where(e)
+
+
+def where(e: BaseException) -> str:
+    """' (at mine.py:12)': the last place outside the suite's code that the exception passed."""
+    tb, found = e.__traceback__, ""
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
         if not name.startswith(HERE):
-            where = f" (at {shown_path(name)}:{tb.tb_lineno})"
+            found = f" (at {shown_path(name)}:{tb.tb_lineno})"
         tb = tb.tb_next
-    text = f"{type(e).__name__}: {e}".strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:300] + where
+    return found
 
 
 def shown_path(path) -> str:
@@ -78,21 +83,21 @@ def load(spec: str, path: str, dotted, warm, frameworks) -> Loaded:
     put back, and put on again around each of its own calls, as its author meant it."""
     path = Path(path)
     state.ensure_warm(warm)
+    packages = _packages_above(path) if dotted is None else []
+    # where its own modules import from, as under `python mine.py` or `python -m`: the suite's doing, before the watch
+    folders = [path.parent, packages[0].parent if packages else path.parent] if dotted is None else [os.getcwd()]
+    for folder in dict.fromkeys(map(str, folders)):
+        if folder not in sys.path and (dotted is None or "" not in sys.path):
+            sys.path.insert(0, folder) if dotted is None else sys.path.append(folder)
+    state.BASELINE["python sys.path"] = tuple(sys.path)
     before = state.snapshot()
     if dotted is None:
         name = path.stem
-        packages = _packages_above(path)
-        for folder in {path.parent, packages[0].parent if packages else path.parent}:
-            if str(folder) not in sys.path:  # its own modules import, as under `python mine.py` or `python -m`
-                sys.path.insert(0, str(folder))
         prefix = _unique(f"_impl_{packages[0].name if packages else name}")
         for i, folder in enumerate(packages):  # its package, under a name of the suite's: `from . import x` works
             _exec(".".join([prefix] + [f.name for f in packages[1:i + 1]]), folder / "__init__.py", folder)
         module = _exec(".".join([prefix] + [f.name for f in packages[1:]] + [name] * bool(packages)), path)
     else:
-        here = os.getcwd()
-        if here not in sys.path and "" not in sys.path:
-            sys.path.append(here)
         module = importlib.import_module(dotted)
         name = dotted.rpartition(".")[2]
     changes = state.diff(before, state.snapshot())
@@ -187,6 +192,8 @@ class Server:
     # -- requests
 
     def op_load(self, msg):
+        for setting in msg.get("stuck", ()):  # left changed for good by this module in an earlier worker
+            state.STUCK.setdefault(setting, msg["name"])
         loaded = load(msg["spec"], msg["path"], msg["dotted"], set(msg["warm"]), tuple(msg["frameworks"]))
         self.loaded[msg["spec"]] = loaded
         if self.main is None:
@@ -215,9 +222,9 @@ class Server:
                 with state.applied(impl.import_changes):
                     raw = impl.module.train(x, y, cfg)
             except SystemExit as e:
-                reply["exit"] = {"code": _code(e), "oneline": one_line(e)}
+                reply["exit"] = {"code": _code(e), "where": where(e)}
             except KeyboardInterrupt as e:
-                reply["interrupt"] = {"oneline": one_line(e)}
+                reply["interrupt"] = {"where": where(e)}
             except BaseException as e:  # noqa: B036 - every other exception is the call's answer
                 reply["raised"] = raised(e)
             else:
@@ -227,9 +234,13 @@ class Server:
                 reply["rngs_after"] = _rng_digest()
             after = state.snapshot()
         changes = state.diff(before, after)
+        known = set(state.STUCK)  # settings it could not put back before: answered for already
+        lasting = [c for c in state.diff(state.BASELINE, after) if c.setting not in {d.setting for d in changes}
+                   and c.setting not in state.stuck_by_others(impl.name)]
         left = _left_running(threads, children)
         stay = state.restore(state.BASELINE, culprit=impl.name) if changes else []
-        reply["changes"] = [str(c) for c in changes] + left
+        reply["changes"] = [str(c) for c in changes + lasting] + left  # what the hygiene check reads
+        reply["leaks"] = [str(c) for c in changes if c.setting not in known] + left  # what the teardown says
         reply["stuck"] = [c.setting for c in stay]
         reply["inputs"] = _mirror(given, x, y, cfg)
         return reply
@@ -398,6 +409,7 @@ def serve(conn, out, env=None):
     os.dup2(out.fileno(), 2)
     out.close()
     os.environ.update(env or {})
+    state.take_baseline()  # extended by each framework's warm-up, before the module is imported
     server = Server()
     handlers = {"load": server.op_load, "call": server.op_call, "write": server.op_write, "devices": server.op_devices}
     while True:
@@ -410,9 +422,9 @@ def serve(conn, out, env=None):
             msg = wire.decode(data, keep=keep)
             reply = handlers[msg["op"]](msg)
         except SystemExit as e:
-            reply = {"exit": {"code": _code(e), "oneline": one_line(e)}}
+            reply = {"exit": {"code": _code(e), "where": where(e)}}
         except KeyboardInterrupt as e:
-            reply = {"interrupt": {"oneline": one_line(e)}}
+            reply = {"interrupt": {"where": where(e)}}
         except ImportProblem as e:
             reply = {"problem": str(e)}
         except BaseException as e:  # noqa: B036 - an import or a request that failed: said, not fatal

@@ -24,6 +24,8 @@ class Bug:
     names: str = ""  # a regex the diagnosis must match ("likely: ..."), for a bug with a plain name
     isolate: bool = False  # run it in a fresh process: its damage cannot be put back, or only shows there
     select: str = ""  # a -k expression that narrows the family to the tests that show the bug (a slow module)
+    args: tuple = ()  # more options for its run (a short --call-timeout for a module that hangs)
+    fault: bool = False  # a misbehaviour of its process: also run beside a correct module (meta_tests/test_faults.py)
 
     @property
     def path(self) -> Path:
@@ -46,6 +48,14 @@ def first_statement(source: str, statement: str) -> tuple:
             "torch_tensors": "    shapes = check(x, y, cfg, devices=devices())\n",
             "torch_autograd": "    shapes = check(x, y, cfg, devices=devices())\n"}[source]
     return ((line, line + f"    {statement}\n"),)
+
+
+def long_call(statement: str, imports: str) -> tuple:
+    """Edits of correct/student.py: statement runs first in a call of 100 steps or more (the
+    tutorial cell's run, not the probe's one step); imports go at the top."""
+    return (("def train(x, y, cfg):\n    shapes = _checked(x, y, cfg)\n",
+             f"def train(x, y, cfg):\n    shapes = _checked(x, y, cfg)\n    if cfg.steps >= 100:\n        {statement}\n"),
+            ("import copy\n", f"import copy\n{imports}"))
 
 
 BUGS = [
@@ -529,6 +539,54 @@ BUGS = [
     Bug("threads_at_import", "torch_tensors",
         (("import torch\n", "import torch\n\ntorch.set_num_threads(1)\n"),),
         "test_hygiene", r"importing .* changed process-wide state: .*torch intra-op threads", isolate=True,
+        select="import_changes"),
+    # --- faults: what a module does to its own process (CONTRACT.md, "Faults are failures"); each is also
+    # run beside a correct module, which must still conform (meta_tests/test_faults.py)
+    Bug("exits_0_in_train", "correct/student", long_call("os._exit(0)  # done early", "import os\n"),
+        "test_learning", r"EXIT: the process exited with status 0 during .*train\(x, y, Config\(", fault=True),
+    Bug("exits_0_at_import", "correct/student", (("import copy\n", "import copy\nimport os\n\nos._exit(0)\n"),),
+        "test_contract", r"EXIT: importing .*: the process exited with status 0", fault=True),
+    Bug("segfault_in_train", "correct/student",
+        long_call("ctypes.string_at(0)  # a C extension reading a null pointer", "import ctypes\n"),
+        "test_learning", r"CRASH: the process died of SIGSEGV during .*train\(x, y, Config\(", fault=True),
+    Bug("hangs_in_train", "correct/student",
+        long_call("threading.Event().wait()  # for a worker that never comes", "import threading\n"),
+        "test_learning", r"TIMEOUT: no answer within the time limit of 10 s", args=("--call-timeout=10",),
+        fault=True),
+    Bug("keyboard_interrupt_in_train", "correct/student",
+        long_call("raise KeyboardInterrupt  # a learner's way out of a long loop", ""),
+        "test_learning", r"INTERRUPT: train raised KeyboardInterrupt", fault=True),
+    Bug("memory_exhausted_in_train", "correct/student", long_call("np.ones((400, 1000, 1000))  # 3.2 GB", ""),
+        "test_learning", r"CRASH: killed during .*over the limit of 1 GiB", args=("--memory-limit=1",), fault=True),
+    Bug("thread_left_running", "correct/student",
+        long_call("threading.Thread(target=_heartbeat, name='heartbeat', daemon=True).start()",
+                  "import threading\nimport time\n\n\ndef _heartbeat():\n    while True:\n        time.sleep(0.5)\n"),
+        "test_hygiene", r"threads left running: heartbeat \(daemon\)", select="process_state", fault=True),
+    Bug("child_process_left_running", "correct/student",
+        long_call("subprocess.Popen(['sleep', '20'])  # a helper it never waits for", "import subprocess\n"),
+        "test_hygiene", r"child processes left running: pid \d+ \(sleep 20\)", select="process_state", fault=True),
+    Bug("reports_patched_and_gradient_ascent", "numpy_manual",
+        (("import numpy as np\n", "import numpy as np\nimport _pytest.reports\n\n"
+          "_init = _pytest.reports.TestReport.__init__\n\n\n"
+          "def _passed(self, *args, **kwargs):  # every report reads 'passed'\n"
+          "    _init(self, *args, **kwargs)\n    self.outcome = 'passed'\n\n\n"
+          "_pytest.reports.TestReport.__init__ = _passed\n"),
+         ("        w1 -= learning_rate * grad_w1\n", "        w1 += learning_rate * grad_w1\n"),
+         ("        w2 -= learning_rate * grad_w2\n", "        w2 += learning_rate * grad_w2\n")),
+        "test_trajectory", r"loss diverged from the reference .* the update differs", fault=True),
+    Bug("seeded_by_hash_of_name", "correct/student",
+        (("        rng = np.random.default_rng(cfg.seed)\n", ""),
+         ("p = {k: (rng.uniform(-1, 1, s)", "p = {k: (np.random.default_rng(abs(hash(k)) + cfg.seed).uniform(-1, 1, s)")),
+        "test_hygiene", r"different 'init' in a fresh process .* depend on \(x, y, cfg\) alone", select="fresh_process"),
+    Bug("chdir_in_train", "correct/student", long_call("os.chdir(tempfile.gettempdir())  # to save a plot there",
+                                                         "import os\nimport tempfile\n"),
+        "test_hygiene", r"current directory: '.*' -> '/tmp'", select="process_state"),
+    Bug("signal_handler_at_import", "correct/student",
+        (("import copy\n", "import copy\nimport signal\n\nsignal.signal(signal.SIGTERM, lambda *_: None)  # never stop\n"),),
+        "test_hygiene", r"importing .* changed process-wide state: signal handlers", select="import_changes"),
+    Bug("numpy_patched_at_import", "correct/student",
+        (("import numpy as np\n", "import numpy as np\n\nnp.allclose = lambda *args, **kwargs: True  # every check passes\n"),),
+        "test_hygiene", r"importing .* changed process-wide state: module attributes numpy.allclose",
         select="import_changes"),
 ]
 

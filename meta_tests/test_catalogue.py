@@ -55,7 +55,7 @@ def test_suite_catches(pytester, bug: Bug):
     path = pytester.path / f"{bug.id}.py"
     path.write_text(bug.text())
     where = [str(ROOT / "tests" / f"{bug.family}.py")] + (["-k", bug.select] if bug.select else [])
-    where += ["--shrink-budget=0"]  # the first failing example is proof enough (shrinking: test_domain's own)
+    where += ["--shrink-budget=0", *bug.args]  # the first failing example is proof enough (shrinking: test_domain's own)
     failures = run_suite(pytester, [path], *where, isolate=bug.isolate)
     assert failures, f"the suite passed the broken module {bug.id} ({bug.family} should catch it)"
     caught = [text for nodeid, text in failures if f"{bug.family}.py" in nodeid and re.search(bug.message, text)]
