@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ class Impl:
     _worker: object = None
     _beside: set = field(default_factory=set)
     _fresh: bool = False  # its worker a new interpreter (spawn), not a fork of the fork server
+    _returned: dict = field(default_factory=dict)  # call number in its worker -> weakref to the result here
     _probe_faults: dict = field(default_factory=dict)  # structure id -> the WorkerFault its probe met
 
     def __repr__(self):
@@ -93,7 +95,7 @@ class Impl:
         if self._worker is not None and self._worker.alive():
             _ACTIVE.move_to_end(id(self), last=True)
             return self._worker
-        self._worker, self._beside = None, set()
+        self._worker, self._beside, self._returned = None, set(), {}
         if self.fault is not None or sum(f.status != "NOT RUN" for f in self.faults) >= isolation.MAX_FAULTS:
             last = self.fault or self.faults[-1]
             raise isolation.WorkerFault("NOT RUN", f"not run: {self.name} has faulted {len(self.faults)} times in "
@@ -144,6 +146,8 @@ class Impl:
                 raise
             self.reply, took = reply, reply.get("seconds", 0.0)
             _mirror(reply.get("inputs") or {}, x, y, cfg)
+            if not fresh:
+                self._earlier(reply.get("earlier") or [])
             self.stuck.update(reply.get("stuck", []))
             if not watch and reply.get("leaks") and not fresh:
                 self.leaks.append((reply["leaks"], reply.get("stuck", [])))
@@ -167,12 +171,30 @@ class Impl:
             seconds, calls, total = self.trained
             self.trained = (seconds + took, calls + 1, total + steps)
         result = as_result(self, reply["result"], cfg)
+        if not fresh:
+            self._returned[result.call] = weakref.ref(result)
+            self._returned.pop(result.call - 8, None)  # the worker keeps its last 8
         try:
             losses = np.asarray(result["losses"], dtype=float).ravel()
             self.last = (losses.size, float(losses[-1])) if losses.size else self.last
         except Exception:  # noqa: BLE001 - losses that are not numbers: the contract family says so
             pass
         return result
+
+    def _earlier(self, changed):
+        """Do to the results this suite holds what the module did to its own after returning them."""
+        for call, key, name, values in changed:
+            result = self._returned.get(call, lambda: None)()
+            if result is None or key not in result:
+                continue
+            holder, slot = (result, key) if name is None else (result[key], name)
+            if not hasattr(holder, "__setitem__") or (name is not None and slot not in holder):
+                continue
+            target = holder[slot]
+            if isinstance(target, np.ndarray) and target.shape == values.shape and target.flags.writeable:
+                target[...] = values
+            else:
+                holder[slot] = values
 
     def write_into(self, result, value) -> int:
         """Write value into the arrays the module returned for result, in its own process (a caller

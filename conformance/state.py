@@ -34,7 +34,7 @@ import numpy as np
 IGNORED_ENV = {"PYTEST_CURRENT_TEST", "PYTEST_VERSION", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID",
                "PYTEST_XDIST_WORKER_COUNT"}
 MISSING = type("Unset", (), {"__repr__": lambda self: "unset"})()  # an environment variable that is not set
-EXPANDED = ("jax config", "torch._dynamo.config", "torch._inductor.config", "module attributes")  # dicts compared key by key
+EXPANDED = ("jax config", "torch._dynamo.config", "torch._inductor.config")  # dicts compared key by key
 
 
 @dataclass
@@ -182,18 +182,36 @@ PATCHABLE = ("builtins", "numpy", "numpy.linalg", "json", "struct", "io", "confo
 
 
 def _attributes(builtins) -> dict:
-    """{module.attribute: object} of the modules the worker's answers rest on: one replaced (or
-    deleted) shows as a change; one added (a lazily imported submodule) does not."""
-    out = {}
-    for name in PATCHABLE:
-        module = sys.modules.get(name)
-        if module is not None:
-            out.update({f"{name}.{k}": v for k, v in list(vars(module).items()) if not k.startswith("__")})
-    return out
+    """{module: a copy of its namespace} for the modules the worker's answers rest on (a C-level copy:
+    this is read around every call); diff() names an attribute replaced or deleted, not one added
+    (a lazily imported submodule)."""
+    return {name: dict(vars(sys.modules[name])) for name in PATCHABLE if name in sys.modules}
+
+
+def _patched(before: dict, after: dict) -> list:
+    changes = []
+    for name, old in before.items():
+        new = after.get(name, {})
+        try:
+            if old == new:
+                continue
+        except Exception:  # noqa: BLE001 - values whose == raises: compared one by one below
+            pass
+        for key, value in old.items():
+            if not key.startswith("__") and new.get(key, MISSING) is not value:
+                changes.append(Change(f"module attributes {name}.{key}", value, new.get(key, MISSING)))
+    return changes
 
 
 def _put_attributes(values: dict):
+    """values: {module name: namespace} (a whole snapshot's), or {"module.attr": value} (one change's)."""
     for key, value in values.items():
+        if isinstance(value, dict) and key in sys.modules:
+            namespace = vars(sys.modules[key])
+            for attr, v in value.items():
+                if not attr.startswith("__") and namespace.get(attr, MISSING) is not v:
+                    namespace[attr] = v
+            continue
         name, _, attr = key.rpartition(".")
         module = sys.modules.get(name)
         if module is not None:
@@ -505,14 +523,14 @@ def diff(before: dict, after: dict) -> list:
         if name not in after:
             continue
         a, b = before[name], after[name]
-        if name in EXPANDED + ("environ", "loggers") and isinstance(a, dict) and isinstance(b, dict):
+        if name == "module attributes":
+            changes += _patched(a, b)
+        elif name in EXPANDED + ("environ", "loggers") and isinstance(a, dict) and isinstance(b, dict):
             prefix = {"environ": "environment variable", "loggers": "logging: logger"}.get(name, name)
             for key in sorted(set(a) | set(b), key=str):
                 old, new = a.get(key, MISSING), b.get(key, MISSING)
                 if name == "loggers" and old is MISSING and _inert(new[1]):
                     continue  # a logger first used now, with no handler but NullHandler: not configuration
-                if name == "module attributes" and (old is MISSING or old is new):
-                    continue  # a submodule imported now, or a name a library adds: not a patch
                 if not _same(old, new):
                     changes.append(Change(f"{prefix} {key}", old, new))
         elif not _same(a, b):
@@ -543,6 +561,8 @@ def put(setting: str, value, reg=None) -> bool:
         lg.setLevel(level)
         lg.handlers[:] = [h for h in lg.handlers if h not in _own(lg.handlers)] + list(handlers)  # pytest's stay
         lg.propagate, lg.disabled = propagate, disabled
+    elif setting.startswith("module attributes "):
+        _put_attributes({setting.removeprefix("module attributes "): value})
     elif setting == "logging disabled below":
         logging.disable(value)
     elif setting == "warning filters":

@@ -243,12 +243,28 @@ class Server:
         reply["leaks"] = [str(c) for c in changes if c.setting not in known] + left  # what the teardown says
         reply["stuck"] = [c.setting for c in stay]
         reply["inputs"] = _mirror(given, x, y, cfg)
+        reply["earlier"] = self.changed_results(reply.get("result", {}).get("call"))
         return reply
 
+    def changed_results(self, now) -> list:
+        """[call, key, name or None, its values now] for each array of an earlier result that the
+        module changed after returning it; the suite does the same to its copy."""
+        out = []
+        for call, (raw, kept) in self.results.items():
+            if call == now:
+                continue
+            for (key, name), was in kept.items():
+                a = _arrays_of(raw).get((key, name))
+                if a is not None and a.shape == was.shape and not np.array_equal(a, was, equal_nan=True):
+                    out.append([call, key, name, np.array(a, copy=True)])
+                    kept[(key, name)] = np.array(a, copy=True)
+        return out
+
     def result(self, raw):
-        """The module's result as plain data; the raw object kept for op_write."""
+        """The module's result as plain data; the raw object kept (for op_write, and to tell the
+        suite when a later call changes what it returned: arrays it keeps and writes into again)."""
         self.calls += 1
-        self.results[self.calls] = raw
+        self.results[self.calls] = (raw, _arrays_of(raw, copy=True))
         self.results.pop(self.calls - KEPT_RESULTS, None)
         if not hasattr(raw, "keys") or not hasattr(raw, "__getitem__"):
             return {"call": self.calls, "notmapping": type(raw).__name__}
@@ -259,7 +275,7 @@ class Server:
 
     def op_write(self, msg):
         """Write a value into every writable float array of an earlier result, as a caller may."""
-        raw = self.results.get(msg["call"])
+        raw = self.results.get(msg["call"], (None, None))[0]
         written = 0
         if raw is not None and hasattr(raw, "keys"):
             for key in raw.keys():
@@ -278,6 +294,22 @@ class Server:
 
         frameworks = set(msg["frameworks"])
         return {"devices": devices.gpu_devices(frameworks), "missing": devices.gpu_missing_reason(frameworks)}
+
+
+def _arrays_of(raw, copy=False) -> dict:
+    """{(key, name or None): array} for the NumPy arrays of a result (copies if asked)."""
+    out = {}
+    if not (hasattr(raw, "keys") and hasattr(raw, "__getitem__")):
+        return out
+    for key in ("losses", "init", "params", "grads"):
+        try:
+            value = raw[key] if key in raw.keys() else None
+        except Exception:  # noqa: BLE001 - a mapping that raises: nothing to watch
+            continue
+        for name, a in (value.items() if hasattr(value, "items") else [(None, value)]):
+            if isinstance(a, np.ndarray) and a.dtype.kind in "fiu":
+                out[(key, name)] = np.array(a, copy=True) if copy else a
+    return out
 
 
 def _code(e: SystemExit):

@@ -50,11 +50,12 @@ def first_statement(source: str, statement: str) -> tuple:
     return ((line, line + f"    {statement}\n"),)
 
 
-def long_call(statement: str, imports: str) -> tuple:
-    """Edits of correct/student.py: statement runs first in a call of 100 steps or more (the
-    tutorial cell's run, not the probe's one step); imports go at the top."""
+def long_call(statement: str, imports: str, steps: int = 100) -> tuple:
+    """Edits of correct/student.py: statement runs first in a call of `steps` steps or more (by
+    default the tutorial cell's run, not the probe's one step); imports go at the top."""
     return (("def train(x, y, cfg):\n    shapes = _checked(x, y, cfg)\n",
-             f"def train(x, y, cfg):\n    shapes = _checked(x, y, cfg)\n    if cfg.steps >= 100:\n        {statement}\n"),
+             f"def train(x, y, cfg):\n    shapes = _checked(x, y, cfg)\n    if cfg.steps >= {steps}:\n"
+             f"        {statement}\n"),
             ("import copy\n", f"import copy\n{imports}"))
 
 
@@ -560,10 +561,10 @@ BUGS = [
         "test_learning", r"CRASH: killed during .*over the limit of 1 GiB", args=("--memory-limit=1",), fault=True),
     Bug("thread_left_running", "correct/student",
         long_call("threading.Thread(target=_heartbeat, name='heartbeat', daemon=True).start()",
-                  "import threading\nimport time\n\n\ndef _heartbeat():\n    while True:\n        time.sleep(0.5)\n"),
+                  "import threading\nimport time\n\n\ndef _heartbeat():\n    while True:\n        time.sleep(0.5)\n", 1),
         "test_hygiene", r"threads left running: heartbeat \(daemon\)", select="process_state", fault=True),
     Bug("child_process_left_running", "correct/student",
-        long_call("subprocess.Popen(['sleep', '20'])  # a helper it never waits for", "import subprocess\n"),
+        long_call("subprocess.Popen(['sleep', '20'])  # a helper it never waits for", "import subprocess\n", 1),
         "test_hygiene", r"child processes left running: pid \d+ \(sleep 20\)", select="process_state", fault=True),
     Bug("reports_patched_and_gradient_ascent", "numpy_manual",
         (("import numpy as np\n", "import numpy as np\nimport _pytest.reports\n\n"
@@ -579,7 +580,7 @@ BUGS = [
          ("p = {k: (rng.uniform(-1, 1, s)", "p = {k: (np.random.default_rng(abs(hash(k)) + cfg.seed).uniform(-1, 1, s)")),
         "test_hygiene", r"different 'init' in a fresh process .* depend on \(x, y, cfg\) alone", select="fresh_process"),
     Bug("chdir_in_train", "correct/student", long_call("os.chdir(tempfile.gettempdir())  # to save a plot there",
-                                                         "import os\nimport tempfile\n"),
+                                                         "import os\nimport tempfile\n", 1),
         "test_hygiene", r"current directory: '.*' -> '/tmp'", select="process_state"),
     Bug("signal_handler_at_import", "correct/student",
         (("import copy\n", "import copy\nimport signal\n\nsignal.signal(signal.SIGTERM, lambda *_: None)  # never stop\n"),),

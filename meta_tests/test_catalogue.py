@@ -6,10 +6,9 @@ import re
 
 import pytest
 
-from conformance.loading import ROOT, bundled_specs, is_implementation, load
+from conformance.loading import ROOT
 from meta_tests.catalogue import BUGS, Bug
 from meta_tests.subprocesses import SET_BY_THIS_RUN
-from tests.start import setup
 
 pytestmark = pytest.mark.selftest
 ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "--report=none")
@@ -21,18 +20,12 @@ CORRECT = ["meta_tests/correct/student.py", "tests/oracle.py", "meta_tests/corre
 
 
 @pytest.fixture(scope="module", autouse=True)
-def frameworks_loaded():
-    """Run every bundled module once first: pytester drops the modules an inner run imports,
-    and torch's and TensorFlow's lazily imported parts cannot be imported twice in a process.
-    The suite's helpers are imported here too, so that the oracle's references (cached by the
-    inputs they start from) serve every inner run, as they serve every implementation in one."""
+def helpers_loaded():
+    """The suite's helpers imported once, so that the oracle's references (cached by the inputs
+    they start from) serve every inner run, as they serve every implementation in one. (The
+    modules under test run in workers of their own: nothing of theirs is imported here.)"""
     import tests.calls  # noqa: F401  (and through it envelope, oracle, compare, diagnosis, start)
     import tests.diagnosis  # noqa: F401
-
-    for spec in bundled_specs():
-        if is_implementation(spec):
-            impl = load(spec)
-            impl.run(*setup(impl, 0, "float32", steps=1))
 
 
 def run_suite(pytester, module_paths, *where, isolate=False):
