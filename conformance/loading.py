@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conformance import ROOT, isolation
+from conformance.worker import shown_path  # noqa: F401 - the report names paths this way too
 from conformance.data import SMALL, SMALL_DTYPE, make_data
 from implementations.contract import RESULT_KEYS, STRUCTURAL, Config
 
@@ -167,9 +168,10 @@ class Impl:
             if "raised" in reply:
                 raise remote_exception(reply["raised"])
             steps = cfg.steps if isinstance(getattr(cfg, "steps", None), int) else 0
-        finally:  # a refused call's time counts too
+        finally:  # a refused call's time counts too; another module's, run beside it, does not
             seconds, calls, total = self.trained
-            self.trained = (seconds + took, calls + 1, total + steps)
+            if beside is None:
+                self.trained = (seconds + took, calls + 1, total + steps)
         result = as_result(self, reply["result"], cfg)
         if not fresh:
             self._returned[result.call] = weakref.ref(result)
@@ -564,10 +566,10 @@ def _make_room():
 
 
 def stop_all():
+    """The run's workers stopped; the fresh interpreter stays for the next run in this process (a
+    self-test's inline run: a new one would import every framework again), and ends with it."""
     for impl in list(_ACTIVE.values()):
         impl.stop()
-    if "worker" in _FRESH:
-        _FRESH.pop("worker").stop()
 
 
 def call_text(impl, cfg) -> str:
@@ -678,14 +680,3 @@ def is_implementation(spec: str) -> bool:
     path, _ = locate(spec)
     tree = ast.parse(path.read_text())
     return any(isinstance(n, ast.FunctionDef) and n.name == "train" for n in tree.body)
-
-
-def shown_path(path) -> str:
-    """path as a user would type it: relative to the working directory when inside it."""
-    path, here = Path(path), Path.cwd()
-    for candidate in (path.absolute(), path.resolve()):
-        if candidate.is_relative_to(here):
-            return str(candidate.relative_to(here))
-    return str(path)
-
-

@@ -516,11 +516,11 @@ def mark(cell) -> str:
 
 def matrix_lines(rep, families):
     width = max(len(n) for n in rep.shown()) + 2
-    cols = [max(len(f), 9) + 2 for f in families]
+    rows = {name: [mark(rep.cell(name, f)) for f in families] for name in rep.shown()}
+    cols = [max([len(f), 9] + [len(r[i]) for r in rows.values()]) + 2 for i, f in enumerate(families)]
     yield "".ljust(width) + "".join(f.ljust(c) for f, c in zip(families, cols)) + "verdict", None
-    for name in rep.shown():
+    for name, row in rows.items():
         verdict = rep.verdict(name)
-        row = [mark(rep.cell(name, f)) for f in families]
         yield name.ljust(width) + "".join(r.ljust(c) for r, c in zip(row, cols)) + verdict, verdict
 
 
