@@ -62,8 +62,10 @@ def test_suite_catches(pytester, bug: Bug):
 
 # One bug for each of the domain family's fixed examples (tests/strategies.py): the repeated
 # structure (Adam's moments kept for the next call), its randn start (ReLU6), the long run (a
-# schedule after 2000 steps) and the awkward inputs (negative strides refused).
-FIXED_CATCH = ["adam_moments_carried_over", "relu6", "lr_schedule_after_2000_steps", "negative_strides_refused"]
+# schedule after 2000 steps) and the awkward inputs (negative strides refused; cfg's sizes below the
+# arrays': rows cut to cfg.batch).
+FIXED_CATCH = ["adam_moments_carried_over", "relu6", "lr_schedule_after_2000_steps", "negative_strides_refused",
+               "rows_cut_to_cfg_batch"]
 
 
 @pytest.mark.parametrize("bug_id", FIXED_CATCH)

@@ -137,7 +137,8 @@ AWKWARD_INPUTS = Example(shape=POOL[2], data_seed=2, calls=(
          x_layout="reversed", x_readonly=True, x_other_precision=True, y_layout="fortran", y_readonly=True,
          init_layout="strided"),
     Call(structure=0, dtype="float64", lr_fraction=0.5, steps=20, seed=5, cfg_sizes="larger", x_layout="strided",
-         y_layout="reversed", y_other_precision=True)))
+         y_layout="reversed", y_other_precision=True),
+    Call(structure=0, dtype="float32", lr_fraction=0.3, steps=10, seed=7, cfg_sizes="smaller")))  # cfg below the arrays
 
 
 # Always tried too: one structure twice at one shape, the second call with another learning rate,
