@@ -2,6 +2,10 @@
 
 - plugin.py    options, loading the implementations, parametrising, deselecting, the header
 - loading.py   an implementation under test (Impl): loading, frameworks, the structures it computes
+- isolation.py the worker processes the implementations run in: limits, fault statuses
+- worker.py    what runs in a worker: the import, the calls, the state watched around them
+- wire.py      plain data across the process boundary (no pickle)
+- devices.py   the GPUs a worker's frameworks see
 - state.py     process-wide state: snapshot, compare, restore, the frameworks' warm-up
 - data.py      the suite's data and memory layouts
 - report.py    repro lines, the conformance matrix, HTML/JSON, the live line

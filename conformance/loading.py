@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conformance import ROOT, isolation
-from conformance.worker import shown_path  # noqa: F401 - the report names paths this way too
+from conformance.worker import one_line, shown_path  # noqa: F401 - the report names paths this way too
 from conformance.data import SMALL, SMALL_DTYPE, make_data
 from implementations.contract import RESULT_KEYS, STRUCTURAL, Config
 
@@ -68,7 +68,6 @@ class Impl:
     _probe: dict = None
     _worker: object = None
     _beside: set = field(default_factory=set)
-    _fresh: bool = False  # its worker a new interpreter (spawn), not a fork of the fork server
     _returned: dict = field(default_factory=dict)  # call number in its worker -> weakref to the result here
     _probe_faults: dict = field(default_factory=dict)  # structure id -> the WorkerFault its probe met
 
@@ -102,7 +101,7 @@ class Impl:
             raise isolation.WorkerFault("NOT RUN", f"not run: {self.name} has faulted {len(self.faults)} times in "
                                                    f"this run; the last: {last}")
         _make_room()
-        worker = isolation.Worker(fresh=self._fresh)
+        worker = isolation.Worker()
         try:
             _import_in(worker, self.name, self.spec or self.dotted, self.path, self.dotted, self.frameworks, self.where,
                        self.stuck)
@@ -224,10 +223,6 @@ class Impl:
         if not keep:
             self.stop()
 
-    def warm(self):
-        """Its worker started and its frameworks warmed up there."""
-        self.worker()
-
     def repro_flag(self) -> str:
         return f" --impl={self.spec}" if self.spec else ""
 
@@ -303,15 +298,7 @@ def one_line_error(e: BaseException) -> str:
         return str(e.msg).splitlines()[0]
     if getattr(e, "oneline", None):  # raised in the worker: the line it made there, with the module's place
         return e.oneline
-    tb = e.__traceback__
-    where = ""
-    while tb is not None:
-        frame = tb.tb_frame
-        if not frame.f_code.co_filename.startswith(str(ROOT / "conformance")):
-            where = f" (at {shown_path(frame.f_code.co_filename)}:{tb.tb_lineno})"
-        tb = tb.tb_next
-    text = f"{type(e).__name__}: {e}".strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:300] + where
+    return one_line(e)  # the same line, with the last place outside the suite's code
 
 
 class Returned(dict):

@@ -401,7 +401,8 @@ def _children() -> set:
 def _left_running(threads, children) -> list:
     """Threads and child processes the call started and left running."""
     out = []
-    time.sleep(0) if not (_threads() - threads or _children() - children) else time.sleep(0.05)
+    if _threads() - threads or _children() - children:
+        time.sleep(0.05)  # a thread or process on its way out is given a moment to end
     new = [t for t in _threads() - threads if t.is_alive() and _own(t)]
     if new:
         out.append("threads left running: " + ", ".join(

@@ -188,8 +188,7 @@ def _torch_products(tensors):
 
 
 def warm_torch():
-    """torch for the floor and the peak, its first-use set-up (loggers, environment) taken into the
-    suite's baseline first: the suite's own doing, never blamed on a NumPy module's timing."""
+    """torch for the floor and the peak (the suite's own process: no implementation runs in it)."""
     import torch
 
     return torch
