@@ -1,5 +1,6 @@
 """An implementation under test: loading it, the frameworks it uses, and the structures it computes."""
 import ast
+import functools
 import importlib
 import importlib.util
 import itertools
@@ -166,7 +167,7 @@ class Impl:
                 raise fault
             if "raised" in reply:
                 raise remote_exception(reply["raised"])
-            steps = cfg.steps if isinstance(getattr(cfg, "steps", None), int) else 0
+            steps = int(cfg.steps) if isinstance(getattr(cfg, "steps", None), (int, np.integer)) else 0
         finally:  # a refused call's time counts too; another module's, run beside it, does not
             seconds, calls, total = self.trained
             if beside is None:
@@ -369,12 +370,11 @@ def _imports(path: Path, top_level: bool, seen: set) -> tuple:
         return [], []
     seen.add(path)
     try:
-        source = path.read_text()
-        tree = ast.parse(source)
+        source, nodes = _parsed(path, path.stat().st_mtime_ns, top_level)
     except (OSError, SyntaxError, UnicodeDecodeError):
         return [], []
     names, sources = [], [source]
-    for node in (_module_level(tree.body) if top_level else ast.walk(tree)):
+    for node in nodes:
         found = []
         if isinstance(node, ast.Import):
             found = [a.name for a in node.names]
@@ -396,6 +396,16 @@ def _imports(path: Path, top_level: bool, seen: set) -> tuple:
             names += more
             sources += texts
     return names, sources
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: Path, mtime_ns: int, top_level: bool) -> tuple:
+    """(source, its import statements) of a file, parsed once while it is unchanged (each run reads
+    every implementation's imports, and the self-tests start a hundred runs in one process)."""
+    source = path.read_text()
+    tree = ast.parse(source)
+    nodes = _module_level(tree.body) if top_level else ast.walk(tree)
+    return source, tuple(n for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom)))
 
 
 def _module_level(body):

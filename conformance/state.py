@@ -86,6 +86,9 @@ def _owner(name):
     """The module of that name, or the attribute of that name of its parent."""
     if name in sys.modules:
         return sys.modules[name]
+    parent, _, attr = name.rpartition(".")
+    if parent in sys.modules and hasattr(sys.modules[parent], attr):  # no import machinery on every read
+        return getattr(sys.modules[parent], attr)
     try:
         return _import(name)
     except ImportError:
@@ -523,6 +526,8 @@ def diff(before: dict, after: dict) -> list:
         if name not in after:
             continue
         a, b = before[name], after[name]
+        if a is b or _same(a, b):  # the common case, at C speed: nothing changed
+            continue
         if name == "module attributes":
             changes += _patched(a, b)
         elif name in EXPANDED + ("environ", "loggers") and isinstance(a, dict) and isinstance(b, dict):
