@@ -55,8 +55,8 @@ class Config:
             # a read-only MappingProxyType broke all of these. Writing into it is the plug-in's
             # bug, and the suite says so (tests/compare.py, assert_unchanged).
             object.__setattr__(self, "init", dict(self.init))
-        if self.depths is not None and not isinstance(self.depths, (str, bytes)):
-            try:
+        if self.depths is not None and not isinstance(self.depths, (str, bytes, tuple, list, np.ndarray)):
+            try:  # a generator or another iterable, read once; a tuple, list or array is kept as given
                 object.__setattr__(self, "depths", tuple(self.depths))
             except TypeError:
                 pass
@@ -141,6 +141,8 @@ def validate(cfg) -> None:
         raise TypeError(f"cfg.init must be None or a mapping of parameter arrays, got {type(cfg.init).__name__}")
     if cfg.depths is not None:
         d = cfg.depths
+        if isinstance(d, np.ndarray) and d.ndim != 1:
+            raise TypeError(f"cfg.depths must be a 1-D sequence of integers, got an array of shape {d.shape}")
         if isinstance(d, (str, bytes)) or not all(_is_int(k) for k in d):
             raise TypeError(f"cfg.depths must be None or a sequence of integers, got {d!r}")
         if len(d) != cfg.steps:

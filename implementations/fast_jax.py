@@ -25,7 +25,7 @@ def train(x, y, cfg):
 
     # float64 only inside this call: jax.enable_x64 is a context, not a process-wide switch.
     with jax.enable_x64(cfg.dtype == "float64"):
-        bucket = 1 << (cfg.steps - 1).bit_length()
+        bucket = 1 << (int(cfg.steps) - 1).bit_length()
         out = compiled()(x.astype(cfg.dtype), y.astype(cfg.dtype), p["w1"], p["w2"], cfg.lr, cfg.steps, bucket)
         losses, w1, w2, grad_w1, grad_w2 = (np.array(a, dtype=cfg.dtype) for a in out)
 

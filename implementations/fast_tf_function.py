@@ -24,9 +24,9 @@ def train(x, y, cfg):
     if cfg.steps == 0:
         return Result(losses=np.zeros(0), init=init, params=p, grads=None)
 
-    bucket = np.zeros(1 << (cfg.steps - 1).bit_length(), dtype=cfg.dtype)
+    bucket = np.zeros(1 << (int(cfg.steps) - 1).bit_length(), dtype=cfg.dtype)
     out = compiled()(tf.constant(x, dtype=cfg.dtype), tf.constant(y, dtype=cfg.dtype), tf.constant(p["w1"]),
-                     tf.constant(p["w2"]), tf.constant(cfg.lr, dtype=cfg.dtype), tf.constant(cfg.steps), bucket)
+                     tf.constant(p["w2"]), tf.constant(cfg.lr, dtype=cfg.dtype), tf.constant(int(cfg.steps)), bucket)
     losses, w1, w2, grad_w1, grad_w2 = (t.numpy() for t in out)
     return Result(losses=losses[:cfg.steps].astype(np.float64), init=init, params={"w1": w1, "w2": w2},
                   grads={"w1": grad_w1, "w2": grad_w2})

@@ -49,7 +49,7 @@ def train(x, y, cfg):
 
     # Mean squared error, and plain gradient descent from the optim package.
     criterion = nn.MSELoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(cfg.lr))
 
     losses, grads = torch.zeros(cfg.steps, dtype=torch.float64, device=cfg.device), None
     for t in range(cfg.steps):

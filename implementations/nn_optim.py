@@ -32,7 +32,8 @@ def train(x, y, cfg):
     loss_fn = nn.MSELoss()
 
     # The optim package holds the update rule: Adam, over every parameter of the model.
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # float(): a NumPy float32 lr would make Adam's step size float32 in a float64 run
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.lr))
 
     losses, grads = torch.zeros(cfg.steps, dtype=torch.float64, device=cfg.device), None
     for t in range(cfg.steps):

@@ -62,10 +62,10 @@ def test_suite_catches(pytester, bug: Bug):
 
 # One bug for each of the domain family's fixed examples (tests/strategies.py): the repeated
 # structure (Adam's moments kept for the next call), its randn start (ReLU6), the long run (a
-# schedule after 2000 steps) and the awkward inputs (negative strides refused; cfg's sizes below the
-# arrays': rows cut to cfg.batch).
+# schedule after 2000 steps; NumPy-integer steps; lr=1, an int) and the awkward inputs (negative
+# strides refused; cfg's sizes below the arrays': rows cut to cfg.batch; a float32 lr in a float64 run).
 FIXED_CATCH = ["adam_moments_carried_over", "relu6", "lr_schedule_after_2000_steps", "negative_strides_refused",
-               "rows_cut_to_cfg_batch"]
+               "rows_cut_to_cfg_batch", "numpy_steps_refused", "int_lr_refused", "adam_lr_passed_as_given"]
 
 
 @pytest.mark.parametrize("bug_id", FIXED_CATCH)
@@ -201,11 +201,11 @@ ONCE_WRONG = '''
 _train, _trained = train, [0]
 
 
-def train(x, y, cfg):  # wrong once, on the tenth call that trains: its result depends on the calls before it
-    out = _train(x, y, cfg)
+def train(x, y, cfg):  # wrong once, on the 12th call that trains (a drawn example's: the fixed ones and
+    out = _train(x, y, cfg)  # the probe make ten): its result depends on the calls before it
     if cfg.steps:
         _trained[0] += 1
-        if _trained[0] == 10:
+        if _trained[0] == 12:
             out["losses"] = np.asarray(out["losses"]) * 1.5
     return out
 '''

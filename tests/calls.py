@@ -79,12 +79,56 @@ def with_lr(impl, x, y, cfg, fraction):
     from the start this call will have (for a drawn init, a 0-step call tells which)."""
     start = cfg.init if cfg.init is not None else own_init(impl, cfg, x, y)
     x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
-    depths = sorted(set(cfg.depths or ())) or (range(cfg.max_depth + 1) if cfg.model == "dynamic" else (0,))
+    depths = sorted(set(() if cfg.depths is None else cfg.depths)) or (
+        range(cfg.max_depth + 1) if cfg.model == "dynamic" else (0,))
     try:
         lr = oracle.stable_lr(fraction, x64, y64, cfg, start, depths)
     except (ValueError, KeyError, TypeError):  # an init the oracle cannot use: the call itself will say so
         lr = 1e-3
     return cfg.replace(lr=lr), start
+
+
+INT_FIELDS = ("batch", "d_in", "hidden", "d_out", "steps", "seed", "max_depth")
+INTS = {"int": int, "int64": np.int64, "int32": np.int32}
+LRS = {"float": float, "float32": np.float32, "float64": np.float64, "int": int}
+ALLOWED = {"lr": "any real number: an int, a float, np.float32 or np.float64",
+           "depths": "a tuple, a list or a 1-D integer array",
+           **{k: "an int or a NumPy integer" for k in INT_FIELDS}}
+
+
+def in_forms(cfg: Config, call) -> Config:
+    """cfg with its numbers in the call's forms. An int lr where the drawn one is 1 or more, or on a
+    call of at most one step (lr 1 then: one update stays finite; the drawn learning rates of this
+    problem's scales are below 1); otherwise a float."""
+    ints = INTS[call.int_form]
+    lr_form = call.lr_form
+    if lr_form == "int" and cfg.lr < 1:
+        cfg, lr_form = (cfg.replace(lr=1.0), "int") if cfg.steps <= 1 else (cfg, "float")
+    depths = cfg.depths
+    if depths is not None:
+        depths = {"tuple": lambda d: tuple(ints(k) for k in d), "list": lambda d: [ints(k) for k in d],
+                  "array": lambda d: np.array(d, dtype=np.int64 if ints is int else ints)}[call.depths_form](depths)
+    return Config(**dict(cfg.asdict(), lr=LRS[lr_form](cfg.lr), depths=depths,
+                         **{k: ints(getattr(cfg, k)) for k in INT_FIELDS}))
+
+
+def plain(cfg: Config, fields=None) -> Config:
+    """cfg with the named fields (all by default) as plain Python numbers and a tuple of depths."""
+    fields = set(ALLOWED) if fields is None else set(fields)
+    changes = {k: int(getattr(cfg, k)) for k in INT_FIELDS if k in fields}
+    if "lr" in fields:
+        changes["lr"] = float(cfg.lr)
+    if "depths" in fields and cfg.depths is not None:
+        changes["depths"] = tuple(int(d) for d in cfg.depths)
+    return Config(**dict(cfg.asdict(), **changes))
+
+
+def unplain(cfg: Config) -> list:
+    """The fields of cfg that are not in their plain form (a Python float lr, int, tuple depths)."""
+    out = [k for k in INT_FIELDS if type(getattr(cfg, k)) is not int]
+    out += ["lr"] if type(cfg.lr) is not float else []
+    out += ["depths"] if cfg.depths is not None and type(cfg.depths) is not tuple else []
+    return out
 
 
 def literal(cfg: Config, what: dict) -> str:
@@ -94,7 +138,7 @@ def literal(cfg: Config, what: dict) -> str:
         if name == "init":
             value = "None" if value is None else f"<{what['init']}>"
         elif name == "depths" and value is not None:
-            value = f"<{len(value)} depths {what['depths']}>"
+            value = f"<{len(value)} depths {what['depths']}, as a {type(value).__name__}>"
         else:
             value = repr(value)
         parts.append(f"{name}={value}")
@@ -110,20 +154,24 @@ def check_example(impl, example, replay_command):
     for number, call in enumerate(example.calls, 1):
         x, y, cfg, what = build(impl, example, call, claims)
 
+        given = cfg
+
         def failed(message):
             __tracebackhide__ = True
             fail(f"{message} [{impl.name}, {structure_id(cfg.asdict())}, {cfg.dtype}]\n  in call {number} of "
-                 f"{len(example.calls)}: {literal(cfg, what)}; x {describe(x)}, y {describe(y)}, data seed "
+                 f"{len(example.calls)}: {literal(given, what)}; x {describe(x)}, y {describe(y)}, data seed "
                  f"{example.data_seed}\n  replay: {replay_command(example)}", impl)
 
         try:
             cfg, start = with_lr(impl, x, y, cfg, call.lr_fraction)
-            before = inputs_copy(x, y, cfg)
-            got = impl.run(x, y, cfg)
+            given = in_forms(cfg, call)  # the call's numbers in their forms; the oracle's the same values
+            cfg = plain(given)
+            before = inputs_copy(x, y, given)
+            got = impl.run(x, y, given)
         except Exception as e:
-            failed(one_line_error(e) + why_it_raised(impl, x, y, cfg))
+            failed(one_line_error(e) + why_it_raised(impl, x, y, given))
         try:
-            assert_unchanged(before, x, y, cfg, impl)
+            assert_unchanged(before, x, y, given, impl)
             shapes = param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
             for key in ("init", "params") + (("grads",) if cfg.steps else ()):
                 assert_arrays(key, got[key], shapes, cfg.dtype, impl, cfg)
@@ -163,6 +211,12 @@ def why_it_raised(impl, x, y, cfg) -> str:
     is not a C-ordered, writable array of cfg.dtype, whether the same call with such copies runs
     (then the module does not take the layout or precision it was given); otherwise that the
     failure may depend on the calls before it (the replay runs the example alone)."""
+    forms = unplain(cfg)
+    if forms and _runs(impl, x, y, plain(cfg)):
+        culprits = [k for k in forms if _runs(impl, x, y, plain(cfg, [k]))] or forms
+        return "".join(f" (cfg.{k} is {_shown(getattr(cfg, k))}, as the contract allows ({k}: {ALLOWED[k]}), and "
+                       f"the same call with cfg.{k} = {_shown(getattr(plain(cfg, [k]), k))} runs: accept every form "
+                       f"the contract allows{', e.g. float(cfg.lr)' if k == 'lr' else ''})" for k in culprits[:2])
     n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
     if (cfg.batch, cfg.d_in, cfg.d_out) != (n, d_in, d_out):
         try:
@@ -173,19 +227,35 @@ def why_it_raised(impl, x, y, cfg) -> str:
             return (f" (cfg.batch/d_in/d_out = {cfg.batch}/{cfg.d_in}/{cfg.d_out} differ from the arrays' "
                     f"N/D_in/D_out = {n}/{d_in}/{d_out}, as the contract allows, and the same call with cfg's sizes "
                     "the arrays' runs: read the sizes from x and y)")
-    plain = {name: a.flags.c_contiguous and a.flags.writeable and a.dtype == np.dtype(cfg.dtype)
+    usual = {name: a.flags.c_contiguous and a.flags.writeable and a.dtype == np.dtype(cfg.dtype)
              for name, a in (("x", x), ("y", y))}
-    if not all(plain.values()):
+    if not all(usual.values()):
         try:
             impl.run(np.ascontiguousarray(x, dtype=cfg.dtype), np.ascontiguousarray(y, dtype=cfg.dtype), cfg)
         except Exception:
             pass
         else:
-            odd = ", ".join(f"{name} is {describe(a)}" for name, a in (("x", x), ("y", y)) if not plain[name])
+            odd = ", ".join(f"{name} is {describe(a)}" for name, a in (("x", x), ("y", y)) if not usual[name])
             return (f" ({odd}, as the contract allows, and the same call with x and y as C-ordered, writable "
                     f"{cfg.dtype} copies runs: convert them first, e.g. np.ascontiguousarray(x, dtype=cfg.dtype))")
     return (" (if the replay below passes, this call fails only after the calls made before it in this "
             "process: state kept between calls, such as a function compiled or traced for other shapes)")
+
+
+def _runs(impl, x, y, cfg) -> bool:
+    try:
+        impl.run(x, y, cfg)
+    except Exception:
+        return False
+    return True
+
+
+def _shown(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__}"
+    return repr(value)
 
 
 def replay_command(impl, config):

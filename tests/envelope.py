@@ -216,6 +216,20 @@ def _store(key, ref: "Reference"):
         pass
 
 
+@np.errstate(all="ignore")
+def overflow(x, y, cfg, start: dict, depths=None) -> tuple:
+    """Where a run that diverges overflows: (first, last), the earliest and latest step at which
+    the oracle's runs in cfg.dtype (the shadows: another summation order, a start an ulp away)
+    report a non-finite loss (cfg.steps for one that stays finite)."""
+    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
+    depths = None if cfg.model != "dynamic" else tuple(int(d) for d in depths)
+    base = cfg.replace(init=to64(start), depths=depths, dtype="float64")
+    runs = [_shadow(k, x64, y64, cfg, base, "step") for k in range(SHADOWS)]
+    firsts = [int(np.argmin(np.isfinite(r["losses"]))) if not np.isfinite(r["losses"]).all() else cfg.steps
+              for r in runs]
+    return min(firsts), max(firsts)
+
+
 @np.errstate(over="ignore", invalid="ignore")
 def _reference(x64, y64, cfg, base, start, depths, unused, key=None):
     began = time.perf_counter()

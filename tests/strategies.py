@@ -10,7 +10,9 @@ oracle trains stably with, derived at run time), step count (0 to 200; a long ru
 1000-2500 steps at a tiny size now and then), seed, data, init given or drawn, depths given or
 drawn, max_depth 0-5, what cfg.batch/d_in/d_out say (the arrays' sizes, the cell's, larger or
 smaller ones), x and y in the other precision, and their memory layouts (C, Fortran, strided,
-negative strides; read-only or not); a given init in C or Fortran order or strided. The pool's
+negative strides; read-only or not); a given init in C or Fortran order or strided; and every
+number in each form a caller passes it (lr a float, an int, np.float32 or np.float64; the integer
+fields int or NumPy integers; depths a tuple, a list or an array). The pool's
 sizes are all below the tutorial cells', so one more example (beyond_the_cell) is built per
 implementation: one more than its cell in every size.
 
@@ -54,6 +56,14 @@ class Call:
     y_readonly: bool = False
     y_other_precision: bool = False
     init_layout: str = "C"
+    lr_form: str = "float"  # cfg.lr as a Python "float", "int" (where integral), "float32" or "float64"
+    int_form: str = "int"  # every integer field as an "int", "int64" or "int32"
+    depths_form: str = "tuple"  # given depths as a "tuple", a "list" or an "array"
+
+
+LR_FORMS = ("float", "int", "float32", "float64")
+INT_FORMS = ("int", "int64", "int32")
+DEPTHS_FORMS = ("tuple", "list", "array")
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,9 @@ def calls(draw, long=False):
         cfg_sizes=draw(st.sampled_from(("arrays", "cell", "larger", "smaller"))),
         init_layout=draw(st.sampled_from(INIT_LAYOUTS)),
         **{k: draw(v) for prefix in ("x", "y") for k, v in _layout(prefix).items()},
+        lr_form=draw(st.sampled_from(LR_FORMS)),
+        int_form=draw(st.sampled_from(INT_FORMS)),
+        depths_form=draw(st.sampled_from(DEPTHS_FORMS)),
     )
 
 
@@ -129,16 +142,19 @@ def examples(draw, free_shapes=False):
 
 # Always tried first, for every implementation: a long run at a tiny size, and the awkward inputs.
 LONG_RUN = Example(shape=POOL[1], data_seed=1, calls=(
-    Call(structure=0, dtype="float64", lr_fraction=0.3, steps=2100, seed=1, depth_seed=1),
-    Call(structure=0, dtype="float32", lr_fraction=0.03, steps=40, seed=2),
-    Call(structure=0, dtype="float32", lr_fraction=0.3, steps=25, seed=3)))  # the same structure again
+    Call(structure=0, dtype="float64", lr_fraction=0.3, steps=2100, seed=1, depth_seed=1, int_form="int64",
+         depths_form="array"),
+    Call(structure=0, dtype="float32", lr_fraction=0.03, steps=40, seed=2, lr_form="float64", int_form="int32"),
+    Call(structure=0, dtype="float32", lr_fraction=0.3, steps=25, seed=3),  # the same structure again
+    Call(structure=0, dtype="float64", steps=1, seed=4, lr_form="int")))  # lr=1, an int
 AWKWARD_INPUTS = Example(shape=POOL[2], data_seed=2, calls=(
     Call(structure=0, dtype="float32", lr_fraction=0.1, steps=30, seed=3, init_seed=4, cfg_sizes="cell",
          x_layout="reversed", x_readonly=True, x_other_precision=True, y_layout="fortran", y_readonly=True,
          init_layout="strided"),
     Call(structure=0, dtype="float64", lr_fraction=0.5, steps=20, seed=5, cfg_sizes="larger", x_layout="strided",
-         y_layout="reversed", y_other_precision=True),
-    Call(structure=0, dtype="float32", lr_fraction=0.3, steps=10, seed=7, cfg_sizes="smaller")))  # cfg below the arrays
+         y_layout="reversed", y_other_precision=True, lr_form="float32"),  # a float32 lr in a float64 run
+    Call(structure=0, dtype="float32", lr_fraction=0.3, steps=10, seed=7, cfg_sizes="smaller", depth_seed=2,
+         depths_form="list")))  # cfg below the arrays
 
 
 # Always tried too: one structure twice at one shape, the second call with another learning rate,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conformance.data import make_data
-from tests import oracle
+from tests import envelope, oracle
 from tests.compare import assert_arrays, assert_losses, fail
 from tests.start import DEEPEST, dynamic_changes, setup, shapes_of, small_sizes
 from tests.stats import uniformity
@@ -91,6 +91,42 @@ def test_a_diverging_run_returns(impl, dtype):
              "does it stop early when the loss is no longer finite? Run every step", impl, cfg)
     for key in ("init", "params", "grads"):
         assert_arrays(key, res[key], shapes_of(cfg, x, y), dtype, impl, cfg)
+    assert_diverged_as_it_happened(impl, res, x, y, cfg)
+
+
+def assert_diverged_as_it_happened(impl, res, x, y, cfg):
+    """The losses of a diverging run as they happened: the oracle's before it overflows, non-finite
+    from the step it overflows at on (any step the oracle's runs in cfg.dtype overflow at, rounding
+    decides which), and never finite again. (Not the final parameters: where only the loss, a sum of
+    squares, overflows, the gradients may stay finite in one correct order of the arithmetic and not
+    in another: a mean's 1/N applied first, as autodiff does.)"""
+    __tracebackhide__ = True
+    losses = np.asarray(res["losses"], dtype=np.float64)
+    first, last = envelope.overflow(x, y, cfg, cfg.init, cfg.depths)
+    bad = ~np.isfinite(losses)
+    got = int(np.argmax(bad)) if bad.any() else cfg.steps
+    when = f"the run overflows at step {first}" + (f" to {last}" if last > first else "") + f" in {cfg.dtype}"
+    if got > last:
+        shown = ", ".join(f"{v:.4g}" for v in losses[last:last + 3])
+        fail(f"lr={cfg.lr:g}: {when}, but its losses are finite " + ("throughout" if got == cfg.steps else
+             f"up to step {got}") + f" (from step {last}: {shown}): masked, clipped or replaced (np.nan_to_num, "
+             "np.clip, a last good value)? Report the losses as they happened, inf or nan", impl, cfg)
+    if got < first:
+        fail(f"lr={cfg.lr:g}: {when}, but its loss is {losses[got]} already at step {got}", impl, cfg)
+    again = np.flatnonzero(~bad[got:])
+    if again.size:
+        t = got + int(again[0])
+        fail(f"lr={cfg.lr:g}: {when}, and its losses are non-finite from step {got}, but finite again at step {t} "
+             f"({losses[t]:.4g}): once a run overflows, every later loss is inf or nan (a loss masked or replaced, "
+             "or a run restarted?)", impl, cfg)
+    with np.errstate(all="ignore"):
+        ref = envelope.reference(x, y, cfg, cfg.init, cfg.depths)
+        err, bound = np.abs(losses - ref.run["losses"]), ref.bound("losses")
+    wrong = np.flatnonzero(~(err[:min(first, ref.horizon)] <= bound[:min(first, ref.horizon)]))
+    if wrong.size:
+        t = int(wrong[0])
+        fail(f"lr={cfg.lr:g}: loss at step {t}, before the run overflows, is {losses[t]:.6g}, the oracle's "
+             f"{ref.run['losses'][t]:.6g} (rounding allows {bound[t]:.2g})", impl, cfg)
 
 
 def test_seed_decides_init(impl):

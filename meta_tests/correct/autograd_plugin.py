@@ -23,10 +23,12 @@ def train(x, y, cfg):
             raise ValueError(f"{name} must be 2-D and finite")
     if len(x) != len(y):
         raise ValueError("x and y: different N")
-    if isinstance(cfg.steps, bool) or not isinstance(cfg.steps, int):
-        raise TypeError("steps must be an int")
+    if isinstance(cfg.steps, bool) or not isinstance(cfg.steps, (int, np.integer)):
+        raise TypeError("steps must be an integer")
     if cfg.steps < 0:
         raise ValueError("steps must be >= 0")
+    if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float, np.integer, np.floating)):
+        raise TypeError(f"lr must be a real number, got {cfg.lr!r}")
     if not (cfg.lr > 0 and np.isfinite(cfg.lr)):
         raise ValueError("lr must be positive and finite")
     if cfg.dtype not in ("float32", "float64"):
@@ -46,7 +48,7 @@ def train(x, y, cfg):
     if cfg.init is not None:
         w = {k: torch.tensor(cfg.init[k], dtype=dtype) for k in shapes}
     else:
-        g = torch.Generator().manual_seed(cfg.seed)
+        g = torch.Generator().manual_seed(int(cfg.seed))  # it takes a Python int only
         w = {k: torch.randn(s, generator=g, dtype=dtype) for k, s in shapes.items()}
     init = {k: v.numpy().copy() for k, v in w.items()}
     for v in w.values():

@@ -59,15 +59,16 @@ def train(x, y, cfg):
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(a) for k, a in p.items()}
     losses, first = np.zeros(cfg.steps), None
+    lr = float(cfg.lr)  # a NumPy float64 lr would turn a float32 run's parameters into float64
     for t in range(cfg.steps):
         losses[t], g = loss_and_grads(p, x, y, cfg, int(depths[t]))
         first = {k: a.copy() for k, a in g.items()} if t == 0 else first
         for k in p:
             if cfg.optimizer == "sgd":
-                p[k] = p[k] - cfg.lr * g[k]
+                p[k] = p[k] - lr * g[k]
             else:
                 m[k] = 0.9 * m[k] + 0.1 * g[k]
                 v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
-                p[k] = p[k] - cfg.lr * (m[k] / (1 - 0.9 ** (t + 1))) / (np.sqrt(v[k] / (1 - 0.999 ** (t + 1))) + 1e-8)
+                p[k] = p[k] - lr * (m[k] / (1 - 0.9 ** (t + 1))) / (np.sqrt(v[k] / (1 - 0.999 ** (t + 1))) + 1e-8)
     return Result(losses=losses, init=init, params=p, grads=first,
                   depths=depths if cfg.model == "dynamic" else None)

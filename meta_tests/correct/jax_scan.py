@@ -52,7 +52,8 @@ def validate(x, y, cfg):
         raise ValueError(f"device {cfg.device!r}: this module runs on the cpu only")
     if isinstance(cfg.steps, bool) or not isinstance(cfg.steps, (int, np.integer)) or cfg.steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {cfg.steps!r}")
-    if not isinstance(cfg.lr, (int, float)) or not math.isfinite(cfg.lr) or cfg.lr <= 0:
+    if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float, np.integer, np.floating)) or \
+            not math.isfinite(cfg.lr) or cfg.lr <= 0:
         raise ValueError(f"lr must be a positive finite number, got {cfg.lr!r}")
     want = shapes(cfg, x.shape[1], y.shape[1])
     if cfg.init is not None:

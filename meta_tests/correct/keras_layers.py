@@ -21,9 +21,9 @@ LAYERS = {"two_layer": ("1", "2"), "dynamic": ("_in", "_mid", "_out")}
 
 
 def shapes(cfg, d_in, d_out):
-    ins, outs = (d_in, cfg.hidden), (cfg.hidden, d_out)
-    sizes = dict(zip(LAYERS[cfg.model], [ins, outs] if cfg.model == "two_layer" else
-                     [ins, (cfg.hidden, cfg.hidden), outs]))
+    h = int(cfg.hidden)  # Keras takes a Python int for units, not a NumPy integer
+    ins, outs = (d_in, h), (h, d_out)
+    sizes = dict(zip(LAYERS[cfg.model], [ins, outs] if cfg.model == "two_layer" else [ins, (h, h), outs]))
     out = {}
     for s, (n_in, n_out) in sizes.items():
         out["w" + s] = (n_in, n_out)
@@ -49,9 +49,10 @@ def validate(x, y, cfg):
         raise ValueError(f"dtype {cfg.dtype!r} is not float32 or float64")
     if cfg.device != "cpu":
         raise ValueError(f"device {cfg.device!r}: only the cpu is used")
-    if type(cfg.steps) is not int or cfg.steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {cfg.steps!r}")
-    if not isinstance(cfg.lr, (int, float)) or not (math.isfinite(cfg.lr) and cfg.lr > 0):
+    if isinstance(cfg.steps, bool) or not isinstance(cfg.steps, (int, np.integer)) or cfg.steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {cfg.steps!r}")
+    if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float, np.integer, np.floating)) or \
+            not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"lr must be positive and finite, got {cfg.lr!r}")
     want = shapes(cfg, x.shape[1], y.shape[1])
     if cfg.init is not None:

@@ -85,6 +85,7 @@ def train(x, y, cfg):
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(a) for k, a in p.items()}
     n = {k: 0 for k in p}
+    lr = np.asarray(cfg.lr, dtype=cfg.dtype)  # in the run's precision, whatever form cfg.lr comes in
     losses, first = np.zeros(cfg.steps, dtype=cfg.dtype), None
     for t in range(cfg.steps):
         P = {k: T(a) for k, a in p.items()}
@@ -98,11 +99,11 @@ def train(x, y, cfg):
             if g is None:
                 continue  # not used this step
             if cfg.optimizer == "sgd":
-                p[k] = p[k] - cfg.lr * g
+                p[k] = p[k] - lr * g
             else:
                 n[k] += 1
                 m[k] = 0.9 * m[k] + 0.1 * g
                 v[k] = 0.999 * v[k] + 0.001 * g * g
                 mh, vh = m[k] / (1 - 0.9 ** n[k]), v[k] / (1 - 0.999 ** n[k])
-                p[k] = p[k] - cfg.lr * mh / (np.sqrt(vh) + 1e-8)
+                p[k] = p[k] - lr * mh / (np.sqrt(vh) + 1e-8)
     return Result(losses=losses, init=init, params=p, grads=first, depths=depths)

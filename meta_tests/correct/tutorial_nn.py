@@ -53,7 +53,7 @@ def train(x, y, cfg):
                 layer.bias.copy_(torch.from_numpy(p["b" + suffix]))
 
     loss_fn = nn.MSELoss(reduction="sum" if cfg.loss == "sum" else "mean")
-    optimizer = (torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=cfg.lr)
+    optimizer = (torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=float(cfg.lr))
     depths = draw_depths(cfg) if cfg.model == "dynamic" else None
 
     def canonical(attr):
