@@ -7,7 +7,6 @@ import itertools
 import os
 import re
 import sys
-import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field

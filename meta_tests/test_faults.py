@@ -3,7 +3,6 @@ exhausts memory, leaves threads or processes running, or patches pytest in its p
 failing verdict with a status that names it, in a run that goes on: a correct module beside it
 in the same run still conforms, and the run's exit status is never 0."""
 import json
-import os
 import re
 import subprocess
 import sys
