@@ -365,7 +365,7 @@ def _mirror(given, x, y, cfg) -> dict:
             out["init_keys"] = sorted(map(str, cfg.init))
         replaced = [k for k in objects if k in cfg.init and cfg.init[k] is not objects[k]]
         written = [k for k in values if k in cfg.init and cfg.init[k] is objects[k]
-                   and not (isinstance(cfg.init[k], np.ndarray) and _same(cfg.init[k], values[k]))]
+                   and not _same(cfg.init[k], values[k])]  # values: its arrays, so the same object is one
         if replaced or written:
             out["init"] = {k: np.array(cfg.init[k], copy=True) for k in replaced + written
                            if isinstance(cfg.init[k], np.ndarray)}

@@ -59,6 +59,8 @@ def long_call(statement: str, imports: str, steps: int = 100) -> tuple:
             ("import copy\n", f"import copy\n{imports}"))
 
 
+MASKED = r"the run overflows at step \d+.* but its losses are finite .*masked, clipped"  # a diverged run's message
+
 BUGS = [
     # --- the backward pass (gradients family; the diagnosis names the bug)
     Bug("relu_mask_inverted", "numpy_manual", (("grad_h[h < 0] = 0", "grad_h[h > 0] = 0"),),
@@ -444,12 +446,10 @@ BUGS = [
     # --- a run that diverges, reported as it happened (contract family)
     Bug("overflow_masked", "correct/student",
         (("    out[\"losses\"] = np.array(out[\"losses\"])", "    out[\"losses\"] = np.nan_to_num(np.array(out[\"losses\"]))"),),
-        "test_contract", r"the run overflows at step \d+.* but its losses are finite .*masked, clipped",
-        select="diverging"),
+        "test_contract", MASKED, select="diverging"),
     Bug("losses_clipped", "numpy_manual",
         (("        losses[t] = loss\n", "        losses[t] = min(loss, 1e30)  # keep the plot readable\n"),),
-        "test_contract", r"the run overflows at step \d+.* but its losses are finite .*masked, clipped",
-        select="diverging"),
+        "test_contract", MASKED, select="diverging"),
     Bug("last_good_loss_repeated", "correct/student",
         (("        out[\"losses\"].append(float(np.mean(e * e)))\n",
           "        loss = float(np.mean(e * e))\n"

@@ -14,7 +14,8 @@ from conformance.loading import ROOT
 from meta_tests.catalogue import BUGS
 from meta_tests.subprocesses import fresh_env
 
-pytestmark = [pytest.mark.selftest, pytest.mark.xdist_group("faults")]  # one class run, one worker
+# one worker for the class run's tests where xdist keeps the group together; the run is shared by a lock anyway
+pytestmark = [pytest.mark.selftest, pytest.mark.xdist_group("faults")]
 STUDENT = ROOT / "meta_tests" / "correct" / "student.py"
 FAULTS = [b for b in BUGS if b.fault]
 STATUS = re.compile(r"^(CRASH|EXIT|TIMEOUT|INTERRUPT) \d+/\d+$")

@@ -218,31 +218,24 @@ def why_it_raised(impl, x, y, cfg) -> str:
                        f"the same call with cfg.{k} = {_shown(getattr(plain(cfg, [k]), k))} runs: accept every form "
                        f"the contract allows{', e.g. float(cfg.lr)' if k == 'lr' else ''})" for k in culprits[:2])
     n, d_in, d_out = x.shape[0], x.shape[1], y.shape[1]
-    if (cfg.batch, cfg.d_in, cfg.d_out) != (n, d_in, d_out):
-        try:
-            impl.run(x, y, cfg.replace(batch=n, d_in=d_in, d_out=d_out))
-        except Exception:
-            pass
-        else:
-            return (f" (cfg.batch/d_in/d_out = {cfg.batch}/{cfg.d_in}/{cfg.d_out} differ from the arrays' "
-                    f"N/D_in/D_out = {n}/{d_in}/{d_out}, as the contract allows, and the same call with cfg's sizes "
-                    "the arrays' runs: read the sizes from x and y)")
+    if (cfg.batch, cfg.d_in, cfg.d_out) != (n, d_in, d_out) and _runs(impl, x, y, cfg.replace(batch=n, d_in=d_in,
+                                                                                             d_out=d_out)):
+        return (f" (cfg.batch/d_in/d_out = {cfg.batch}/{cfg.d_in}/{cfg.d_out} differ from the arrays' "
+                f"N/D_in/D_out = {n}/{d_in}/{d_out}, as the contract allows, and the same call with cfg's sizes "
+                "the arrays' runs: read the sizes from x and y)")
     usual = {name: a.flags.c_contiguous and a.flags.writeable and a.dtype == np.dtype(cfg.dtype)
              for name, a in (("x", x), ("y", y))}
-    if not all(usual.values()):
-        try:
-            impl.run(np.ascontiguousarray(x, dtype=cfg.dtype), np.ascontiguousarray(y, dtype=cfg.dtype), cfg)
-        except Exception:
-            pass
-        else:
-            odd = ", ".join(f"{name} is {describe(a)}" for name, a in (("x", x), ("y", y)) if not usual[name])
-            return (f" ({odd}, as the contract allows, and the same call with x and y as C-ordered, writable "
-                    f"{cfg.dtype} copies runs: convert them first, e.g. np.ascontiguousarray(x, dtype=cfg.dtype))")
+    if not all(usual.values()) and _runs(impl, np.ascontiguousarray(x, dtype=cfg.dtype),
+                                         np.ascontiguousarray(y, dtype=cfg.dtype), cfg):
+        odd = ", ".join(f"{name} is {describe(a)}" for name, a in (("x", x), ("y", y)) if not usual[name])
+        return (f" ({odd}, as the contract allows, and the same call with x and y as C-ordered, writable "
+                f"{cfg.dtype} copies runs: convert them first, e.g. np.ascontiguousarray(x, dtype=cfg.dtype))")
     return (" (if the replay below passes, this call fails only after the calls made before it in this "
             "process: state kept between calls, such as a function compiled or traced for other shapes)")
 
 
 def _runs(impl, x, y, cfg) -> bool:
+    """Whether the call returns (another form of a call that raised, for why_it_raised's hints)."""
     try:
         impl.run(x, y, cfg)
     except Exception:

@@ -122,13 +122,19 @@ class Reference:
         return MARGIN * self.spread[what][name] + FLOOR_ULPS * u * ref
 
 
+def _as_run(x, y, cfg, start: dict, depths) -> tuple:
+    """(x64, y64, depths, base): the data as the implementation sees it (rounded to cfg.dtype), the
+    depths as a tuple (dynamic model only), and cfg in float64 from start."""
+    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
+    depths = None if cfg.model != "dynamic" else tuple(int(d) for d in depths)
+    return x64, y64, depths, cfg.replace(init=to64(start), depths=depths, dtype="float64")
+
+
 def reference(x, y, cfg, start: dict, depths=None, unused: str = "step") -> Reference:
     """The reference for a call of cfg on x, y, from start (canonical arrays), at these depths.
 
     The data is what the implementation legitimately sees: x and y rounded to cfg.dtype."""
-    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
-    depths = None if cfg.model != "dynamic" else tuple(int(d) for d in depths)
-    base = cfg.replace(init=to64(start), depths=depths, dtype="float64")
+    x64, y64, depths, base = _as_run(x, y, cfg, start, depths)
     key = (digest(x64, y64, base), cfg.dtype, unused)
     if key not in _CACHE:
         if len(_CACHE) > 64:
@@ -221,9 +227,7 @@ def overflow(x, y, cfg, start: dict, depths=None) -> tuple:
     """Where a run that diverges overflows: (first, last), the earliest and latest step at which
     the oracle's runs in cfg.dtype (the shadows: another summation order, a start an ulp away)
     report a non-finite loss (cfg.steps for one that stays finite)."""
-    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
-    depths = None if cfg.model != "dynamic" else tuple(int(d) for d in depths)
-    base = cfg.replace(init=to64(start), depths=depths, dtype="float64")
+    x64, y64, _, base = _as_run(x, y, cfg, start, depths)
     runs = [_shadow(k, x64, y64, cfg, base, "step") for k in range(SHADOWS)]
     firsts = [int(np.argmin(np.isfinite(r["losses"]))) if not np.isfinite(r["losses"]).all() else cfg.steps
               for r in runs]
