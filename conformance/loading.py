@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import ROOT, isolation
+from conformance import ROOT, isolation, notebooks
+from conformance.submissions import defines_train, top_level
 from conformance.worker import one_line, shown_path  # noqa: F401 - the report names paths this way too
 from conformance.data import SMALL, SMALL_DTYPE, make_data
 from implementations.contract import RESULT_KEYS, STRUCTURAL, Config
@@ -65,6 +66,8 @@ class Impl:
     leaks: list = field(default_factory=list)  # process-wide state its calls left changed (the teardown says it)
     reply: dict = field(default_factory=dict)  # the latest call's facts: seconds, state changes, generators
     fault: object = None  # a WorkerFault of its import: every check fails with it
+    problem: str = ""  # why a class's file cannot be used (its import failed): its own-cell check fails with it
+    notes: list = field(default_factory=list)  # what the suite left out of it (a notebook's IPython lines)
     _probe: dict = None
     _worker: object = None
     _beside: set = field(default_factory=set)
@@ -96,6 +99,8 @@ class Impl:
             _ACTIVE.move_to_end(id(self), last=True)
             return self._worker
         self._worker, self._beside, self._returned = None, set(), {}
+        if self.problem:
+            raise isolation.WorkerFault("NOT RUN", f"not run: {self.problem}")
         if self.fault is not None or sum(f.status != "NOT RUN" for f in self.faults) >= isolation.MAX_FAULTS:
             last = self.fault or self.faults[-1]
             raise isolation.WorkerFault("NOT RUN", f"not run: {self.name} has faulted {len(self.faults)} times in "
@@ -268,13 +273,15 @@ class Impl:
 
     def own_fault(self):
         """The WorkerFault that its import, or the probe of its own cell, ended in (None: none)."""
-        if self.fault is not None:
+        if self.fault is not None or self.problem:
             return self.fault
         self.probe()
         return self._probe_faults.get(structure_id(structure_of(self.config)))
 
     def preflight(self) -> str:
         """'' when a call of its own cell works; otherwise one line that says what to fix."""
+        if self.problem:
+            return self.problem
         if self.fault is not None:
             return str(self.fault)
         verdict, detail = self.probe()[structure_id(structure_of(self.config))]
@@ -370,7 +377,7 @@ def _imports(path: Path, top_level: bool, seen: set) -> tuple:
     seen.add(path)
     try:
         source, nodes = _parsed(path, path.stat().st_mtime_ns, top_level)
-    except (OSError, SyntaxError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 - unreadable (a broken notebook too): its import says why
         return [], []
     names, sources = [], [source]
     for node in nodes:
@@ -398,24 +405,13 @@ def _imports(path: Path, top_level: bool, seen: set) -> tuple:
 
 
 @functools.lru_cache(maxsize=256)
-def _parsed(path: Path, mtime_ns: int, top_level: bool) -> tuple:
+def _parsed(path: Path, mtime_ns: int, top_level_only: bool) -> tuple:
     """(source, its import statements) of a file, parsed once while it is unchanged (each run reads
     every implementation's imports, and the self-tests start a hundred runs in one process)."""
-    source = path.read_text()
+    source = notebooks.source(path) if notebooks.is_notebook(path) else path.read_text()
     tree = ast.parse(source)
-    nodes = _module_level(tree.body) if top_level else ast.walk(tree)
+    nodes = top_level(tree.body) if top_level_only else ast.walk(tree)
     return source, tuple(n for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom)))
-
-
-def _module_level(body):
-    """The statements that run at import: the module body and its if/try/with blocks, not functions."""
-    for node in body:
-        yield node
-        if isinstance(node, (ast.If, ast.Try, ast.With)):
-            for block in (node.body, getattr(node, "orelse", []), getattr(node, "finalbody", [])):
-                yield from _module_level(block)
-            for handler in getattr(node, "handlers", []):
-                yield from _module_level(handler.body)
 
 
 def _local_file(name: str, folders):
@@ -434,9 +430,7 @@ def _local_file(name: str, folders):
 def locate(spec: str):
     """(path of the source, module name or None for a file) for what --impl was given."""
     path = Path(spec)
-    if spec.endswith(".py") or path.exists():
-        if path.is_dir():
-            raise ImplError(f"{spec}: a folder; give the .py file that defines train (or a dotted module name)")
+    if spec.endswith((".py", notebooks.SUFFIX)) or path.exists():
         if not path.is_file():
             raise ImplError(f"{spec}: no such file")
         return path.resolve(), None
@@ -481,32 +475,52 @@ def _find_spec(dotted: str):
     return found
 
 
-def load(spec: str, keep: bool = True) -> Impl:
-    """An implementation (a .py path or a dotted module name), imported in a worker of its own:
-    what its module declares comes back as data; a fault of its import (a crash, an exit, a hang)
-    is kept on it, and every check of it fails with that status. keep=False: its worker stops
-    once it has answered (a module that only runs beside others)."""
+def load(spec: str, keep: bool = True, name: str = "", in_class: bool = False, failed: dict = None) -> Impl:
+    """An implementation (a .py path, a notebook or a dotted module name), imported in a worker of
+    its own: what its module declares comes back as data; a fault of its import (a crash, an exit,
+    a hang) is kept on it, and every check of it fails with that status. keep=False: its worker
+    stops once it has answered (a module that only runs beside others). name: its row's name (a
+    class's file: its path in the folder). in_class: an import that fails is kept on it as its
+    problem (its row fails), not raised (which stops the run). failed: how its import already
+    failed in the run's first process ({'status', 'message'} or {'problem'}): kept, not tried again
+    (an xdist worker need not wait out a hanging import the controller has timed)."""
     path, dotted = locate(spec)
     plugged = not (dotted or "").startswith("implementations.")
-    name = path.stem if dotted is None else dotted.rpartition(".")[2]
-    impl = Impl(name, Config(), (), spec if plugged else "", path, tuple(sorted(frameworks_of(path))), dotted=dotted)
+    alone = path.stem if dotted is None else dotted.rpartition(".")[2]
+    impl = Impl(name or alone, Config(), (), spec if plugged else "", path, tuple(sorted(frameworks_of(path))),
+                dotted=dotted, alone=alone if name and name != alone else "")
+    if failed:
+        impl.fault = isolation.WorkerFault(failed["status"], failed["message"]) if "status" in failed else None
+        impl.problem = failed.get("problem", "")
+        return impl
     if keep:
         _make_room()
     worker = isolation.Worker()
     try:
-        info = _import_in(worker, name, impl.spec or dotted, path, dotted, impl.frameworks, impl.where)
+        info = _import_in(worker, alone, impl.spec or dotted, path, dotted, impl.frameworks, impl.where)
     except isolation.WorkerFault as fault:
         worker.stop()
         impl.fault = isolation.WorkerFault(fault.status, f"importing {impl.where}: {fault.message}")
+        return impl
+    except ImplError as e:
+        if not in_class:
+            raise
+        impl.problem = str(e)
         return impl
     if keep:
         impl._worker, _ACTIVE[id(impl)] = worker, impl
     else:
         worker.stop()
-    impl.name, impl.tags, impl.has_config = info["name"], tuple(info["tags"]), info["has_config"]
+    impl.tags, impl.has_config, impl.notes = tuple(info["tags"]), info["has_config"], info.get("notes", [])
     impl.config = Config(**info["config"])
     impl.import_changes = info["import_changes"]
     return impl
+
+
+def import_failures(impls) -> dict:
+    """{row name: how its import failed} for load(failed=...) in the run's other processes."""
+    return {i.name: ({"problem": i.problem} if i.problem else {"status": i.fault.status, "message": i.fault.message})
+            for i in impls if i.problem or i.fault is not None}
 
 
 def _import_in(worker, name, spec, path, dotted, frameworks, where, stuck=()) -> dict:
@@ -529,8 +543,7 @@ def _import_in(worker, name, spec, path, dotted, frameworks, where, stuck=()) ->
         worker.stop()
         raise isolation.WorkerFault("INTERRUPT", f"its import raised KeyboardInterrupt{reply['interrupt']['where']}")
     worker.stop()
-    error = reply["raised"]
-    raise ImplError(f"{where}: import failed: {error['type']}: {error['message'].splitlines()[0] if error['message'] else ''}")
+    raise ImplError(f"{where}: import failed: {reply['raised']['oneline']}")
 
 
 _FRESH = {}  # 'worker': the run's spawned interpreter; 'loaded': the modules imported in it
@@ -673,6 +686,4 @@ def bundled_specs() -> list:
 
 def is_implementation(spec: str) -> bool:
     """Whether a bundled module is an implementation (defines train), read from its source."""
-    path, _ = locate(spec)
-    tree = ast.parse(path.read_text())
-    return any(isinstance(n, ast.FunctionDef) and n.name == "train" for n in tree.body)
+    return defines_train(locate(spec)[0])

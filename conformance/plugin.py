@@ -14,14 +14,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 
 import pytest  # noqa: E402
 
-from conformance import ROOT, isolation  # noqa: E402
+from conformance import ROOT, isolation, remote  # noqa: E402
+from conformance.submissions import Entry, SpecError, expand  # noqa: E402
 from conformance.loading import (GPU_FRAMEWORKS, ORACLE, STRUCTURES, ImplError, bundled_specs,  # noqa: E402
-                                 distinct_names, frameworks_of, gpu_missing_reason, is_implementation, load, locate,
+                                 distinct_names, frameworks_of, gpu_missing_reason, import_failures, is_implementation,
+                                 load, locate,
                                  stop_all, structure_id, structure_of)
 
 IMPLS = pytest.StashKey[list]()
 THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
 DESELECTED = pytest.StashKey[dict]()  # reason -> [test ids]
+NOT_IMPLEMENTATIONS = pytest.StashKey[list]()  # files in an --impl folder or pattern that define no train
+FAILED_IMPORTS = "conformance_failed_imports"  # an xdist worker's start-up data: the class's imports that failed
 STARTED = pytest.StashKey[float]()  # when this pytest run began, nearly (the report says the time to the first test)
 SUITE = ROOT / "tests"
 META = ROOT / "meta_tests"
@@ -42,8 +46,10 @@ TAG_WORDS = ("warmup", "autograd", "nn", "fast", "numpy", "torch", "tensorflow",
 def pytest_addoption(parser):
     group = parser.getgroup("conformance", "the two-layer net conformance suite")
     group.addoption("--impl", action="append", default=[], metavar="PATH|MODULE",
-                    help="verify this implementation (a .py file or a dotted module name; repeatable) instead of "
-                         "the bundled ones. Default: every module in implementations/.")
+                    help="verify this implementation instead of the bundled ones: a .py file, a notebook "
+                         "(.ipynb), a dotted module name, a folder (every .py file and notebook in it that "
+                         "defines train) or a quoted pattern ('subs/*.py'); repeatable. Default: every module "
+                         "in implementations/.")
     group.addoption("--max-examples", type=int, default=None, metavar="N",
                     help="examples drawn per implementation for the domain family (hypothesis), besides its "
                          "three fixed ones; 0: the fixed ones only. Default: "
@@ -58,6 +64,9 @@ def pytest_addoption(parser):
     group.addoption("--report", metavar="DIR", default=None,
                     help="write conformance.html, conformance.json, loss_curves.png and trajectory_error.png "
                          "into DIR. Default: reports/ in the repository. --report=none writes nothing.")
+    group.addoption("--gradescope", metavar="FILE", default=None,
+                    help="also write Gradescope's results.json for the one implementation verified (a test per "
+                         "check family, worth 1 each; docs/grading.md). Default: not written.")
     group.addoption("--progress", choices=("auto", "on", "off"), default="auto",
                     help="one live line instead of pytest's dots: tests done, implementation, family, the "
                          "latest run's last step and loss. Default: auto (on for a terminal; off when the "
@@ -125,23 +134,50 @@ def pytest_configure(config):
 
         config.stash[THREADS] = one_thread_each()
     isolation.LIMITS.update(timeout=config.getoption("call_timeout"), memory_gb=config.getoption("memory_limit"))
+    if not hasattr(config, "workerinput") and remote.remote(config):
+        remote.one_argument_each(config)  # before xdist's controller reads the command line it sends
     specs = config.getoption("impl")
+    shipped = getattr(config, "workerinput", {}).get(remote.KEY)
+    if shipped:  # a remote worker: the controller sent the submissions' files
+        here = remote.unpack(shipped)
+        specs = [here.get(s, s) for s in specs]
     try:
-        specs = specs or [s for s in bundled_specs() if is_implementation(s)]
-        isolation.preload(FRAMEWORK_MODULES[f] for s in specs for f in frameworks_of(locate(s)[0])
+        found = expand(specs)
+        entries = found.entries or [Entry(s) for s in bundled_specs() if is_implementation(s)]
+        if config.getoption("gradescope") and len(entries) != 1:
+            raise SpecError(f"--gradescope grades one submission, but --impl names {len(entries)} implementations: "
+                            "run each submission on its own (its gradebook.csv row says the same)")
+        isolation.preload(FRAMEWORK_MODULES[f] for e in entries for f in frameworks_of(locate(e.spec)[0])
                           if f in FRAMEWORK_MODULES)
-        impls = [load(s) for s in specs]
+        failed = getattr(config, "workerinput", {}).get(FAILED_IMPORTS, {})  # a class's, by row name
+        impls = [load(e.spec, name=e.name, in_class=e.in_class, failed=failed.get(e.name) if e.name else None)
+                 for e in entries]
         distinct_names(impls)
+    except SpecError as e:
+        raise pytest.UsageError(f"--impl {e}" if not str(e).startswith("--") else str(e)) from None
     except ImplError as e:
         raise pytest.UsageError(f"cannot use implementation {e}") from None
     for tag in {t for i in impls for t in i.tags}:
         config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
     config.stash[IMPLS] = impls
+    config.stash[NOT_IMPLEMENTATIONS] = found.not_implementations
     config.stash[DESELECTED] = {}
     if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
         from conformance.report import Reporter
 
-        config.pluginmanager.register(Reporter(config, impls, config.stash[DESELECTED]), "conformance-report")
+        reporter = Reporter(config, impls, config.stash[DESELECTED], found.not_implementations)
+        config.pluginmanager.register(reporter, "conformance-report")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """What an xdist worker gets with its start-up data: the class's imports that failed here (it
+    need not time a hanging one again), and on another host the submissions' files."""
+    if not active(node.config):
+        return
+    node.workerinput[FAILED_IMPORTS] = import_failures(node.config.stash[IMPLS])
+    if not node.gateway.spec.popen:
+        node.workerinput[remote.KEY] = remote.package(node.config.getoption("impl"))
 
 
 def _register_profiles():
@@ -352,8 +388,11 @@ def pytest_report_header(config):
     # run asks none).
     gpu = GPU_FRAMEWORKS & {f for i in impls for f in i.frameworks}
     reason = gpu_missing_reason(gpu)
+    others = config.stash.get(NOT_IMPLEMENTATIONS, [])
     return [
-        "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" for i in impls),
+        "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" if i.tags else i.name for i in impls),
+        *([f"not implementations (they define no train): {', '.join(others)}"] if others else []),
+        *[f"{i.name}: {note}" for i in impls for note in i.notes],
         "frameworks: " + ", ".join(versions),
         "devices: cpu" + (f"; {reason}" if reason else ", cuda"),
     ] + ([f"timings: {config.stash[THREADS]}"] if THREADS in config.stash else [])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import timing
+from conformance import gradebook, panels, timing
 from conformance.isolation import WorkerFault
 from conformance.loading import GPU_FRAMEWORKS, ROOT, Impl, shown_path
 
@@ -160,6 +160,9 @@ class Report:
         self.notes = {}  # (impl, family) -> notes of passing tests (drawing from a global generator)
         self.done = set()  # test ids finished, for the live line
         self.time = {}  # (impl, family) -> [seconds in its tests, seconds inside train, calls, steps]
+        self.files = {}  # impl -> the file it was loaded from, as the user named it
+        self.import_notes = {}  # impl -> what the suite left out of it (a notebook's IPython lines)
+        self.not_implementations = []  # files in an --impl folder or pattern that define no train
 
     def add(self, rep):
         props = dict(rep.user_properties)
@@ -278,12 +281,15 @@ class Report:
 
     def as_json(self, environment, figures, speed_rows) -> dict:
         fams = self.families()
+        every = list(dict.fromkeys(f for n in self.shown() for f in self.applicable.get(n, ()))) or fams
         return {
-            "schema": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment,
-            "families": fams, "figures": figures, "speed": _finite(speed_rows),
-            "speed_goals": self.goals(speed_rows),
-            "implementations": [{"name": n, "verdict": self.verdict(n),
-                                 "cells": {f: self.cell(n, f) for f in fams},
+            "schema": 2, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment,
+            "families": fams, "all_families": [f for f in FAMILIES.values() if f in every or f in fams],
+            "figures": figures, "speed": _finite(speed_rows), "speed_goals": self.goals(speed_rows),
+            "not_implementations": self.not_implementations,
+            "implementations": [{"name": n, "file": self.files.get(n, ""), "verdict": self.verdict(n),
+                                 "applicable": list(self.applicable.get(n, fams)),
+                                 "cells": {f: self.cell(n, f) for f in fams}, "notes": self.import_notes.get(n, []),
                                  "tutorial_run": _finite(self.runs.get(n)), "time": self.spent(n)}
                                 for n in self.shown()],
         }
@@ -306,10 +312,13 @@ def _finite(value):
 class Reporter:
     """Registered by the plugin once the implementations are known (not in xdist workers)."""
 
-    def __init__(self, config, impls, deselected=None):
+    def __init__(self, config, impls, deselected=None, not_implementations=()):
         self.config, self.report = config, Report(i.name for i in impls)
         self.report.tags = {i.name: i.tags for i in impls}
         self.report.applicable = {i.name: applicable(config, i) for i in impls}
+        self.report.files = {i.name: i.where for i in impls}
+        self.report.import_notes = {i.name: list(i.notes) for i in impls if i.notes}
+        self.report.not_implementations = list(not_implementations)
         self.deselected = deselected if deselected is not None else {}
         self.frameworks = {f for i in impls for f in i.frameworks}
         self.live, self.item, self.looping = None, None, False
@@ -413,6 +422,11 @@ class Reporter:
         if where:
             tr.write_line("")
             tr.write_line(f"report: {where}")
+        target = self.config.getoption("gradescope")
+        if target:
+            data = self.report.as_json([], {"files": {}}, rows)
+            Path(target).write_text(json.dumps(gradebook.gradescope(data), indent=1, allow_nan=False))
+            tr.write_line(f"gradescope: {target}")
 
     def write_files(self, rows):
         """The report's files (rows: the speed rows); where they went, or '' for --report=none."""
@@ -424,7 +438,7 @@ class Reporter:
         outdir = ROOT / "reports" if option is None else Path(option).resolve()
         outdir.mkdir(parents=True, exist_ok=True)
         figures = {"files": {}}
-        if self.report.runs:
+        if self.report.runs and len(self.report.runs) <= draw.MOST:
             runs = {n: self.report.runs[n] for n in self.report.names if n in self.report.runs}
             drawn = draw.draw(runs, outdir)
             figures = {"files": {k: p.name for k, p in drawn["files"].items()}, "colours": drawn["colours"]}
@@ -436,8 +450,12 @@ class Reporter:
         data["left_out"] = {reason: len(ids) for reason, ids in self.deselected.items()}
         (outdir / "conformance.json").write_text(json.dumps(data, indent=1, allow_nan=False))
         (outdir / "conformance.html").write_text(to_html(data, outdir))
-        names = ["conformance.html", "conformance.json", *figures.get("files", {}).values()]
+        (outdir / "gradebook.csv").write_text(gradebook.to_csv(data))
+        names = ["conformance.html", "conformance.json", "gradebook.csv", *figures.get("files", {}).values()]
         return f"{shown_path(outdir)}/ ({', '.join(names)})"
+
+
+EACH_MOST = 10  # rows of a run said one by one (time lines; not-applicable lines list their names)
 
 
 def time_lines(rep, per_impl, before=None) -> list:
@@ -453,6 +471,12 @@ def time_lines(rep, per_impl, before=None) -> list:
         return [f"time: {tests:.1f} s in the tests, {train:.1f} s of it inside the implementations' train; "
                 "per implementation and family in conformance.json"]
     lines = []
+    if len(spent) > EACH_MOST:  # a class: the total, and the slowest few
+        tests, train = sum(s["tests_s"] for s in spent.values()), sum(s["train_s"] for s in spent.values())
+        lines.append(f"time: {len(spent)} implementations' tests took {tests:.1f} s, {train:.1f} s of it inside "
+                     f"their train; {(tests - train) / len(spent):.1f} s each the suite's own on average; the "
+                     "slowest below, every one in gradebook.csv")
+        spent = dict(sorted(spent.items(), key=lambda kv: -kv[1]["tests_s"])[:3])
     for name, s in spent.items():
         per_step = f", {1e3 * s['train_s'] / s['steps']:.2g} ms a step on average" if s["steps"] else ""
         slowest = sorted(s["families"].items(), key=lambda kv: -kv[1]["tests_s"])[:3]
@@ -543,27 +567,72 @@ def why_lines(rep, families, deselected=None):
     for (f, reason), names in skips.items():
         who = "every implementation" if len(names) == len(rep.shown()) > 1 else ", ".join(names)
         lines.append(f"{f} skipped for {who}: {reason}")
-    for reason, ids in (deselected or {}).items():
-        lines.append(f"not applicable, left out ({len(ids)}): {reason}")
+    lines += left_out_lines(deselected or {}, rep.shown())
     return lines
 
 
 # ----------------------------------------------------------------- HTML
+
+def left_out_lines(deselected: dict, names: list) -> list:
+    """'not applicable, left out (N): <reason>', one line per reason; reasons that differ only in
+    the implementation they name are one line that counts them (a class's 30 rows)."""
+    grouped = {}
+    for reason, ids in deselected.items():
+        name = max((n for n in names if f" {n}:" in reason or f" {n} " in reason), key=len, default=None)
+        key = reason.replace(f" {name}", " \0", 1) if name else reason
+        count, who = grouped.setdefault(key, [0, []])
+        grouped[key][0] = count + len(ids)
+        who += [name] if name else []
+    out = []
+    for key, (count, who) in grouped.items():
+        if len(who) > 1:
+            shown = ", ".join(who[:EACH_MOST]) + (f" and {len(who) - EACH_MOST} more" if len(who) > EACH_MOST else "")
+            key = key.replace("\0", f"{len(who)} implementations ({shown})", 1)
+        elif who:
+            key = key.replace("\0", who[0], 1)
+        out.append(f"not applicable, left out ({count}): {key}")
+    return out
+
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: .35em .7em; text-align: left; vertical-align: top; }
 td.pass { background: #dff3e0; } td.fail { background: #f9d6d5; } td.skip { background: #f3efd9; color: #555; }
-td.verdict-conforms { color: #1a6b22; font-weight: 600; } td.verdict-FAILS { color: #a61b14; font-weight: 600; }
+.verdict-conforms { color: #1a6b22; font-weight: 600; } .verdict-FAILS { color: #a61b14; font-weight: 600; }
+section.row { border-top: 1px solid #eee; } section.row h3 { margin-bottom: .2em; } svg.panel { max-width: 100%; }
 td.verdict-partly { color: #1a6b22; }
 tr.FAILS th { color: #a61b14; } pre { background: #f5f5f5; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
 img { max-width: 100%; border: 1px solid #ddd; } .small { color: #666; font-size: 12px; }
 """
 
 
-def anchor(name, family) -> str:
-    return "fail-" + "".join(c if c.isalnum() else "-" for c in f"{name}-{family}")
+def anchor(name, family=None) -> str:
+    """The id of a failed cell's section, or of a row's own section (family None)."""
+    return ("row-" if family is None else "fail-") + "".join(c if c.isalnum() else "-" for c in
+                                                             (name if family is None else f"{name}-{family}"))
+
+
+def row_sections(data) -> str:
+    """A section per implementation, failures first: its verdict, file, first failure and the
+    likely bug, notes, and its tutorial run beside the oracle's (conformance/panels.py)."""
+    e = html.escape
+    out = []
+    rows = sorted(data["implementations"], key=lambda i: not i["verdict"] == "FAILS")
+    for impl in rows:
+        failed = [(f, c) for f, c in impl["cells"].items() if c["status"] == "fail"]
+        lines = [f'<p><b class="verdict-{"FAILS" if failed else "conforms"}">{e(impl["verdict"])}</b>'
+                 + (f' · <code>{e(impl["file"])}</code>' if impl.get("file") else "") + "</p>"]
+        for family, cell in failed[:1]:
+            lines.append(f'<p>{e(family)}: {e(cell["reason"])} <a href="#{anchor(impl["name"], family)}">'
+                         f'repro</a></p>')
+        lines += [f'<p class="small">{e(note)}</p>' for note in impl.get("notes", [])]
+        run = impl.get("tutorial_run")
+        figure = (panels.row_svg(run, failed=any(f == "trajectory" for f, _ in failed)) if run else
+                  '<p class="small">No tutorial run (the learning family did not run for it).</p>')
+        out.append(f'<section class="row" id="{anchor(impl["name"])}"><h3>{e(impl["name"])}</h3>'
+                   f'{"".join(lines)}{figure}</section>')
+    return "".join(out)
 
 
 def to_html(data, outdir) -> str:
@@ -587,7 +656,8 @@ def to_html(data, outdir) -> str:
                 body = e(label)
             cells.append(f'<td class="{e(c["status"].replace(" ", "-"))}" title="{e(c.get("reason", label))}">{body}</td>')
         kind = impl["verdict"] if impl["verdict"] in ("conforms", "FAILS") else "partly"
-        rows.append(f'<tr class="{e(kind)}"><th>{e(impl["name"])}</th>{"".join(cells)}'
+        rows.append(f'<tr class="{e(kind)}"><th><a href="#{anchor(impl["name"])}">{e(impl["name"])}</a></th>'
+                    f'{"".join(cells)}'
                     f'<td class="verdict-{e(kind)}">{e(impl["verdict"])}</td></tr>')
     failures = []
     for impl in data["implementations"]:
@@ -609,6 +679,8 @@ def to_html(data, outdir) -> str:
             png = b64encode((outdir / name).read_bytes()).decode()
             figs.append(f'<figure id="{key}"><img alt="{e(caption)}" src="data:image/png;base64,{png}">'
                         f'<figcaption>{e(caption)} Also written as <code>{e(name)}</code>.</figcaption></figure>')
+    if not figs and any(i.get("tutorial_run") for i in data["implementations"]):
+        figs.append("<p>More rows than one axes can show apart: each row's own panel is above.</p>")
     if not figs:
         figs.append("<p>No tutorial runs in this session (the learning family did not run), so no figures.</p>")
     speed_html = ""
@@ -638,6 +710,8 @@ def to_html(data, outdir) -> str:
                      f'<code>train</code>, or in the suite (the oracle, the checks).</p>'
                      f'<table id="time"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
     verdicts = [i["verdict"] for i in data["implementations"]]
+    others = (f'<p id="not-implementations">Not implementations (they define no <code>train</code>): '
+              f'{e(", ".join(data["not_implementations"]))}</p>' if data.get("not_implementations") else "")
     summary = f'{sum(v.startswith("conforms") for v in verdicts)} of {len(verdicts)} implementations conform'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -649,6 +723,11 @@ def to_html(data, outdir) -> str:
 <table id="matrix"><thead><tr><th>implementation</th>{"".join(f"<th>{e(f)}</th>" for f in fams)}<th>verdict</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 {"".join(f'<p class="small" id="skip-{n}"><sup>{n}</sup> {e(r)}</p>' for r, n in notes.items())}
+{others}
+<h2>Rows</h2>
+<p>Each implementation's tutorial run, failures first: its loss beside the float64 oracle's from the same
+start, and per step its distance from the oracle's loss (solid) with the bound rounding allows (dotted).</p>
+{row_sections(data)}
 <h2>Failures</h2>
 {"".join(failures) or "<p>None.</p>"}
 <h2>Tutorial runs</h2>

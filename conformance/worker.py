@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance import state, wire
+from conformance import notebooks, state, wire
 
 HERE = str(Path(__file__).resolve().parent)
 KEPT_RESULTS = 8  # the raw results a check may still ask to write into (results are the caller's)
@@ -33,17 +33,21 @@ KEPT_RESULTS = 8  # the raw results a check may still ask to write into (results
 
 def one_line(e: BaseException) -> str:
     """The exception in one line, with the last place in the module's code it came from."""
+    if isinstance(e, SyntaxError) and e.filename:  # raised by the compiler: its place is the code's
+        text = f"{type(e).__name__}: {e.msg}"
+        return text[:300] + f" (at {notebooks.shown_place(e.filename, e.lineno, shown_path)})"
     text = f"{type(e).__name__}: {e}".strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return text[:300] + where(e)
 
 
 def where(e: BaseException) -> str:
-    """' (at mine.py:12)': the last place outside the suite's code that the exception passed."""
+    """' (at mine.py:12)': the last place outside the suite's code that the exception passed
+    (' (at alice.ipynb, cell 3, line 2)' in a notebook)."""
     tb, found = e.__traceback__, ""
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
         if not name.startswith(HERE):
-            found = f" (at {shown_path(name)}:{tb.tb_lineno})"
+            found = f" (at {notebooks.shown_place(name, tb.tb_lineno, shown_path)})"
         tb = tb.tb_next
     return found
 
@@ -74,8 +78,9 @@ class ImportProblem(Exception):
 class Loaded:
     """An implementation imported in this process."""
 
-    def __init__(self, name, module, frameworks, import_changes):
+    def __init__(self, name, module, frameworks, import_changes, notes=()):
         self.name, self.module, self.frameworks, self.import_changes = name, module, frameworks, import_changes
+        self.notes = list(notes)  # what the suite left out of it (a notebook's IPython lines), in words
 
 
 def load(spec: str, path: str, dotted, warm, frameworks) -> Loaded:
@@ -90,8 +95,13 @@ def load(spec: str, path: str, dotted, warm, frameworks) -> Loaded:
         if folder not in sys.path and (dotted is None or "" not in sys.path):
             sys.path.insert(0, folder) if dotted is None else sys.path.append(folder)
     state.BASELINE["python sys.path"] = tuple(sys.path)
+    cells = notebooks.cells(path) if notebooks.is_notebook(path) else None  # nbformat's import, not the module's
     before = state.snapshot()
-    if dotted is None:
+    notes = []
+    if cells is not None:
+        name = path.stem
+        module, notes = _exec_notebook(_unique(f"_impl_{name}"), path, cells)
+    elif dotted is None:
         name = path.stem
         prefix = _unique(f"_impl_{packages[0].name if packages else name}")
         for i, folder in enumerate(packages):  # its package, under a name of the suite's: `from . import x` works
@@ -103,7 +113,7 @@ def load(spec: str, path: str, dotted, warm, frameworks) -> Loaded:
     changes = state.diff(before, state.snapshot())
     if changes:
         state.restore(before, changes, culprit=name)
-    return Loaded(name, module, frameworks, changes)
+    return Loaded(name, module, frameworks, changes, notes)
 
 
 def describe_module(loaded: Loaded, where: str) -> dict:
@@ -129,7 +139,7 @@ def describe_module(loaded: Loaded, where: str) -> dict:
         raise ImportProblem(f"{where}: TAGS must be a sequence of identifier-like words, got {tags!r}")
     return {"name": loaded.name, "config": {k: v for k, v in config.asdict().items()}, "tags": list(tags),
             "has_config": getattr(module, "CONFIG", None) is not None,
-            "import_changes": [str(c) for c in loaded.import_changes]}
+            "import_changes": [str(c) for c in loaded.import_changes], "notes": loaded.notes}
 
 
 def _packages_above(path: Path) -> list:
@@ -157,6 +167,29 @@ def _exec(name: str, path: Path, package: Path = None):
     sys.modules[name] = module  # so that pickling, dataclasses and relative imports inside it work
     module_spec.loader.exec_module(module)
     return module
+
+
+def _exec_notebook(name: str, path: Path, cells: list):
+    """Run a notebook's code cells in order as the body of module `name`; (module, notes).
+    Each cell is compiled under a name of its own, so that an error says which cell."""
+    import linecache
+    import types
+
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    module.display = _display  # IPython's built-in, which notebooks call as if it were Python's
+    sys.modules[name] = module
+    notes = []
+    for cell in cells:
+        filename = notebooks.cell_filename(path, cell.number)
+        linecache.cache[filename] = (len(cell.source), None, cell.source.splitlines(True), filename)
+        notes += cell.notes
+        exec(compile(cell.source, filename, "exec"), module.__dict__)
+    return module, notes
+
+
+def _display(*objs, **kwargs):
+    print(*objs)
 
 
 # ----------------------------------------------------------------- the worker's state

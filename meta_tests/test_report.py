@@ -54,8 +54,9 @@ def test_terminal_ends_with_the_matrix_and_says_where_the_report_is(run):
     assert re.search(r"^broken_backprop · gradients: w\d grad differs .*likely: a missing factor 2", matrix, re.M), \
         matrix
     assert re.search(r"^    reproduce: \S+ -m pytest 'tests/test_gradients.py::", matrix, re.M), matrix
-    assert re.search(r"^not applicable, left out \(\d+\): device checks of student: it uses NumPy alone", matrix, re.M)
-    where = re.search(r"^report: (\S+)/ \(conformance.html, conformance.json, loss_curves.png, "
+    assert re.search(r"^not applicable, left out \(\d+\): device checks of 2 implementations \(student, "
+                     r"broken_backprop\): it uses NumPy alone", matrix, re.M), matrix
+    where = re.search(r"^report: (\S+)/ \(conformance.html, conformance.json, gradebook.csv, loss_curves.png, "
                       r"trajectory_error.png\)$", matrix, re.M)
     assert where and (ROOT / where[1]).resolve() == run["out"].resolve(), matrix
 
@@ -224,6 +225,26 @@ def test_nothing_is_fetched_from_outside(page):
     links = page.execute_script("return Array.from(document.querySelectorAll('[src], [href]'))"
                                 ".map(e => e.getAttribute('src') || e.getAttribute('href'))")
     assert all(u.startswith(("#", "data:")) for u in links), [u for u in links if not u.startswith(("#", "data:"))]
+
+
+def test_thirty_rows_read_per_row_in_the_browser(run, browser, tmp_path):
+    """A class of 30 rows (the run's two, fifteen times over): a section per row, failures first,
+    each with its own four curves drawn, every matrix row linked to its section, one file."""
+    from conformance.report import to_html
+
+    rows = [{**impl, "name": f"s{n:02d}/{impl['name']}"} for n in range(15) for impl in run["json"]["implementations"]]
+    data = {**run["json"], "implementations": rows, "figures": {"files": {}}}
+    (tmp_path / "class.html").write_text(to_html(data, tmp_path))
+    browser.get((tmp_path / "class.html").as_uri())
+    sections = browser.execute_script(
+        "return Array.from(document.querySelectorAll('section.row')).map(s => [s.id, s.innerText, "
+        "Array.from(s.querySelectorAll('polyline')).map(p => p.getBBox().width)])")
+    assert len(sections) == 30
+    assert all("FAILS" in text for _, text, _ in sections[:15]) and all("conforms" in t for _, t, _ in sections[15:])
+    assert all(len(widths) == 4 and min(widths) > 100 for _, _, widths in sections), sections[0]
+    links = browser.execute_script("return Array.from(document.querySelectorAll('#matrix th a'))"
+                                   ".map(a => !!document.querySelector(a.getAttribute('href')))")
+    assert len(links) == 30 and all(links)
 
 
 # ----------------------------------------------------------------- live progress

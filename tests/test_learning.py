@@ -26,11 +26,12 @@ def expected_loss(params, x, y, cfg):
 
 
 def tutorial_run(res, x, y, cfg) -> dict:
-    """What the report draws: the run's losses, and per step |loss - oracle| and its bound."""
+    """What the report draws: the run's losses, the oracle's, and per step |loss - oracle| and its bound."""
     losses = np.asarray(res["losses"], dtype=float)
-    out = {"losses": losses.tolist(), "dtype": cfg.dtype, "error": None, "bound": None}
+    out = {"losses": losses.tolist(), "dtype": cfg.dtype, "oracle": None, "error": None, "bound": None}
     try:
         ref = reference_for(res, x, y, cfg)
+        out["oracle"] = np.asarray(ref.run["losses"], dtype=float).tolist()
         out["error"] = np.abs(losses - ref.run["losses"]).tolist()
         out["bound"] = ref.bound("losses").tolist()
     except Exception:  # a result the oracle cannot follow: the figure shows no error curve for it,
