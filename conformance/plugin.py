@@ -123,6 +123,8 @@ def pytest_configure(config):
 
     if not config.pluginmanager.is_registered(report):
         config.pluginmanager.register(report, "conformance-report-hooks")  # repro lines, in xdist workers too
+    if not config.pluginmanager.has_plugin("conformance-quiet"):
+        config.pluginmanager.register(Quiet(), "conformance-quiet")
     if not config.pluginmanager.has_plugin("pytester"):
         config.pluginmanager.import_plugin("pytester")  # the catalogue's self-test runs the suite inside the suite
     if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
@@ -178,6 +180,18 @@ def pytest_configure_node(node):
     node.workerinput[FAILED_IMPORTS] = import_failures(node.config.stash[IMPLS])
     if not node.gateway.spec.popen:
         node.workerinput[remote.KEY] = remote.package(node.config.getoption("impl"))
+
+
+class Quiet:
+    """Header lines a user did not ask for, left out: pytest-random-order's 'NOT enabled' (it is
+    off unless asked for), pytest-benchmark's defaults (unless timing)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_header(self, config):
+        lines = yield
+        timing = config.getoption("benchmark_only", False)
+        return [line for line in lines if not (isinstance(line, str) and (
+            line.startswith("Test order randomisation NOT enabled") or (line.startswith("benchmark:") and not timing)))]
 
 
 def _register_profiles():

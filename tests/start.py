@@ -5,10 +5,18 @@ from conformance.data import SMALL, make_data
 from implementations.contract import Config, param_shapes
 
 
+_INITS = {}
+
+
 def own_init(impl, cfg: Config, x, y) -> dict:
-    """The implementation's own starting parameters for cfg (a run of 0 steps)."""
-    res = impl.run(x, y, cfg.replace(steps=0, depths=() if cfg.depths is not None else None))
-    return {k: np.array(v, dtype=cfg.dtype) for k, v in res["init"].items()}
+    """The implementation's own starting parameters for cfg (a run of 0 steps), asked once per
+    session for the same inputs (the bad-input family alone starts 25 checks from one); a copy."""
+    call = cfg.replace(steps=0, depths=() if cfg.depths is not None else None)
+    key = (impl.name, impl.where, digest(x, y, call))
+    if key not in _INITS:
+        res = impl.run(x, y, call)
+        _INITS[key] = {k: np.array(v, dtype=cfg.dtype) for k, v in res["init"].items()}
+    return {k: v.copy() for k, v in _INITS[key].items()}
 
 
 def setup(impl, seed: int = 0, dtype: str = "float64", **changes):
