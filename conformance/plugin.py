@@ -15,18 +15,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 import pytest  # noqa: E402
 
 from conformance import ROOT, isolation, remote  # noqa: E402
+from conformance.keys import DESELECTED, FAILED_IMPORTS, IMPLS, NOT_IMPLEMENTATIONS, STARTED, THREADS  # noqa: E402
 from conformance.submissions import Entry, SpecError, expand  # noqa: E402
 from conformance.loading import (GPU_FRAMEWORKS, ORACLE, STRUCTURES, ImplError, bundled_specs,  # noqa: E402
                                  distinct_names, frameworks_of, gpu_missing_reason, import_failures, is_implementation,
                                  load, locate,
                                  stop_all, structure_id, structure_of)
 
-IMPLS = pytest.StashKey[list]()
-THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
-DESELECTED = pytest.StashKey[dict]()  # reason -> [test ids]
-NOT_IMPLEMENTATIONS = pytest.StashKey[list]()  # files in an --impl folder or pattern that define no train
-FAILED_IMPORTS = "conformance_failed_imports"  # an xdist worker's start-up data: the class's imports that failed
-STARTED = pytest.StashKey[float]()  # when this pytest run began, nearly (the report says the time to the first test)
 SUITE = ROOT / "tests"
 META = ROOT / "meta_tests"
 DEFAULT_EXAMPLES = 6
@@ -38,6 +33,8 @@ MARKERS = {
     "speed": "timings (pytest-benchmark); they run only under --benchmark-only",
     "sweep": "timings over growing sizes; they run only with --benchmark-sweep",
     "serial": "a self-test that times things: left out under -n (./run tests runs it afterwards, alone)",
+    "own_cell": "the one check that runs when an implementation's own cell does not (it says why)",
+    "replay": "runs the domain family on the --replay example only",
 }
 FRAMEWORK_MODULES = {"torch": "torch._dynamo", "tensorflow": "tensorflow", "keras": "keras", "jax": "jax"}  # preloaded
 TAG_WORDS = ("warmup", "autograd", "nn", "fast", "numpy", "torch", "tensorflow", "jax", "reference")
@@ -98,14 +95,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     ns = early_config.known_args_namespace
     if not getattr(ns, "impl", None) or early_config.inipath == ROOT / "pytest.ini" or ns.rootdir or ns.inifilename:
         return
-    from _pytest.config.findpaths import determine_setup
+    from conformance.pytest_private import take_ini
 
-    rootpath, inipath, inicfg, ignored = determine_setup(
-        inifile=str(ROOT / "pytest.ini"), override_ini=ns.override_ini, args=[str(ROOT)],
-        rootdir_cmd_arg=str(ROOT), invocation_dir=early_config.invocation_params.dir)
-    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
-    early_config._inicache.clear()
-    ns.confcutdir = str(ROOT)
+    take_ini(early_config, ROOT / "pytest.ini", ROOT, ns)
 
 
 def pytest_configure(config):
@@ -363,16 +355,17 @@ def _not_applicable(item, config, plugged, benchmarking) -> str:
                                                    or hasattr(config, "workerinput")):
             return "self-tests that time things: they need the machine to themselves (run them without -n)"
         return ""
-    if getattr(item, "originalname", "") == "test_replay" and not config.getoption("replay"):
+    if item.get_closest_marker("replay") and not config.getoption("replay"):
         return "replaying an example: it runs only with --replay"
     params = getattr(item, "callspec", None)
     impl = params.params.get("impl") if params else None
     if impl is None or timed:  # a timing of a module that cannot run fails on its own: no probe needed
         return ""
     problem = impl.preflight()
-    if problem and item.originalname != "test_own_cell_runs" and impl.own_fault() is not None:
+    first = item.get_closest_marker("own_cell") is not None  # the check that says why nothing else runs
+    if problem and not first and impl.own_fault() is not None:
         return f"every other check of {impl.name}: {impl.own_fault().status} (see its contract failure)"
-    if problem and item.originalname != "test_own_cell_runs":
+    if problem and not first:
         return f"every other check of {impl.name}: its own cell does not run (see its contract failure)"
     structure = params.params.get("structure")
     if structure is not None and structure not in impl.claims():

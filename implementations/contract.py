@@ -53,7 +53,7 @@ class Config:
             # a plain dict of its own: what a plug-in does with a mapping of arrays works on it
             # (copy.deepcopy, pickling, jax/optax/torch pytrees, tf.nest, isinstance(init, dict));
             # a read-only MappingProxyType broke all of these. Writing into it is the plug-in's
-            # bug, and the suite says so (tests/compare.py, assert_unchanged).
+            # bug, and the suite says so (conformance/core/compare.py, assert_unchanged).
             object.__setattr__(self, "init", dict(self.init))
         if self.depths is not None and not isinstance(self.depths, (str, bytes, tuple, list, np.ndarray)):
             try:  # a generator or another iterable, read once; a tuple, list or array is kept as given

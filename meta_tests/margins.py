@@ -1,9 +1,9 @@
-"""Measure the envelope's margins (tests/envelope.py), both ways.
+"""Measure the envelope's margins (conformance/core/envelope.py), both ways.
 
     .venv/bin/python -m meta_tests.margins [EXAMPLES] [MODULE ...]
     .venv/bin/python -m meta_tests.margins --bugs
 
-The first draws EXAMPLES domain examples (tests/strategies.py, not derandomized) per
+The first draws EXAMPLES domain examples (conformance/core/strategies.py, not derandomized) per
 implementation (the bundled ones and the correct modules in meta_tests/correct/, or those named)
 and prints, per implementation and kind (losses, step-0 grads, final params), the largest
 error / spread over every call: the margin correct code needs. MARGIN must stay well above it.
@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 
 from conformance import state
 from conformance.loading import bundled_specs, is_implementation, load
-from tests import strategies
-from tests.calls import Unstable, build, with_lr
-from tests.compare import reference_for
-from tests.envelope import exactness, worst_ratio
+from conformance.core import strategies
+from conformance.core.calls import Unstable, build, with_lr
+from conformance.core.compare import reference_for
+from conformance.core.envelope import exactness, worst_ratio
 
 CORRECT = ["meta_tests/correct/einsum_numpy.py", "meta_tests/correct/tutorial_nn.py",
            "meta_tests/correct/torch_func.py", "meta_tests/correct/jax_style.py",
@@ -67,8 +67,8 @@ def bug_margins():
     from pathlib import Path
 
     from meta_tests.catalogue import BUGS
-    from tests.envelope import findings
-    from tests.start import setup
+    from conformance.core.envelope import findings
+    from conformance.core.start import setup
 
     state.take_baseline()
     folder = Path(tempfile.mkdtemp())

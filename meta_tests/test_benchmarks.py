@@ -11,8 +11,8 @@ import pytest
 
 from conformance import ROOT, timing
 from meta_tests.subprocesses import fresh_env, pytest_cmd
-from tests import oracle as reference
-from tests import speed
+from conformance.core import oracle as reference
+from conformance.core import speed
 
 pytestmark = pytest.mark.selftest
 serial = pytest.mark.serial  # timings: the machine to themselves (./run tests runs them after the rest)

@@ -12,7 +12,7 @@ from meta_tests.subprocesses import SET_BY_THIS_RUN
 
 pytestmark = pytest.mark.selftest
 ARGS = ("-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "--report=none")
-CORRECT = ["meta_tests/correct/student.py", "tests/oracle.py", "meta_tests/correct/einsum_numpy.py",
+CORRECT = ["meta_tests/correct/student.py", "conformance/core/oracle.py", "meta_tests/correct/einsum_numpy.py",
            "meta_tests/correct/tutorial_nn.py", "meta_tests/correct/torch_func.py",
            "meta_tests/correct/jax_style.py", "meta_tests/correct/jax_optax.py", "meta_tests/correct/jax_scan.py", "meta_tests/correct/tf2_eager.py",
            "meta_tests/correct/keras_layers.py", "meta_tests/correct/own_autograd.py",
@@ -24,8 +24,8 @@ def helpers_loaded():
     """The suite's helpers imported once, so that the oracle's references (cached by the inputs
     they start from) serve every inner run, as they serve every implementation in one. (The
     modules under test run in workers of their own: nothing of theirs is imported here.)"""
-    import tests.calls  # noqa: F401  (and through it envelope, oracle, compare, diagnosis, start)
-    import tests.diagnosis  # noqa: F401
+    import conformance.core.calls  # noqa: F401  (and through it envelope, oracle, compare, diagnosis, start)
+    import conformance.core.diagnosis  # noqa: F401
 
 
 def run_suite(pytester, module_paths, *where, isolate=False):
@@ -60,7 +60,7 @@ def test_suite_catches(pytester, bug: Bug):
                        + "\n".join(t.splitlines()[0] for t in caught[:4]))
 
 
-# One bug for each of the domain family's fixed examples (tests/strategies.py): the repeated
+# One bug for each of the domain family's fixed examples (conformance/core/strategies.py): the repeated
 # structure (Adam's moments kept for the next call), its randn start (ReLU6), the long run (a
 # schedule after 2000 steps; NumPy-integer steps; lr=1, an int) and the awkward inputs (negative
 # strides refused; cfg's sizes below the arrays': rows cut to cfg.batch; a float32 lr in a float64 run).

@@ -7,9 +7,9 @@ from conformance import state
 from conformance.data import make_data
 from conformance.loading import STRUCTURES, load, structure_id
 from implementations.contract import Config
-from tests import diagnosis, oracle
-from tests.compare import reference_for
-from tests.start import setup, small_sizes
+from conformance.core import diagnosis, oracle
+from conformance.core.compare import reference_for
+from conformance.core.start import setup, small_sizes
 
 pytestmark = pytest.mark.selftest
 
@@ -72,3 +72,10 @@ def test_correct_code_is_given_no_bug_name(module):
         ref = reference_for(got, x, y, cfg)
         for step in (0, 5, 20):
             assert diagnosis.diagnose(got, ref, x, y, step, cell_lr=impl.config.lr) == "", (module, dtype, step)
+
+
+def test_a_misspelt_option_fails_where_the_hypothesis_is_made():
+    """An option the variant oracle does not know would silently mean "no bug": it is a TypeError."""
+    with pytest.raises(TypeError, match="lr_sacle"):
+        diagnosis.Hypothesis("the learning rate is halved", "use cfg.lr", {"lr_sacle": 0.5})
+    assert diagnosis.Hypothesis("a", "b", {"lr_scale": 0.5}).options == diagnosis.Variant(lr_scale=0.5)

@@ -12,8 +12,8 @@ import pytest
 
 from implementations.contract import Config
 from conformance.data import make_data
-from tests import oracle as reference
-from tests.start import digest, shapes_of
+from conformance.core import oracle as reference
+from conformance.core.start import digest, shapes_of
 
 pytestmark = pytest.mark.selftest
 BOUND = 1e-6
@@ -83,7 +83,7 @@ def test_oracle_training_matches_torch(model, bias, loss, optimizer):
 def test_a_stored_reference_is_the_computed_one(tmp_path, monkeypatch, model, optimizer, steps):
     """envelope.py keeps slow references on disk for other processes: what they read back must be
     exactly what they would have computed."""
-    from tests import envelope
+    from conformance.core import envelope
 
     monkeypatch.setattr(envelope, "_STORE", [tmp_path])
     monkeypatch.setattr(envelope, "STORE_AFTER_S", 0.0)

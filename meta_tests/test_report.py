@@ -230,7 +230,7 @@ def test_nothing_is_fetched_from_outside(page):
 def test_thirty_rows_read_per_row_in_the_browser(run, browser, tmp_path):
     """A class of 30 rows (the run's two, fifteen times over): a section per row, failures first,
     each with its own four curves drawn, every matrix row linked to its section, one file."""
-    from conformance.report import to_html
+    from conformance.html_report import to_html
 
     rows = [{**impl, "name": f"s{n:02d}/{impl['name']}"} for n in range(15) for impl in run["json"]["implementations"]]
     data = {**run["json"], "implementations": rows, "figures": {"files": {}}}

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from implementations.contract import Config
-from tests.compare import assert_unchanged, fail, inputs_copy
-from tests.start import dynamic_changes, setup
+from conformance.core.compare import assert_unchanged, fail, inputs_copy
+from conformance.core.start import dynamic_changes, setup
 
 
 def first(cfg):

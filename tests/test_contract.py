@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conformance.data import make_data
-from tests import envelope, oracle
-from tests.compare import assert_arrays, assert_losses, fail
-from tests.start import DEEPEST, dynamic_changes, setup, shapes_of, small_sizes
-from tests.stats import uniformity
+from conformance.core import envelope, oracle
+from conformance.core.compare import assert_arrays, assert_losses, fail
+from conformance.core.start import DEEPEST, dynamic_changes, setup, shapes_of, small_sizes
+from conformance.core.stats import uniformity
 
 # The drawn-depths tests together raise a false alarm on a correct implementation with
 # probability at most 1e-6: six chi-square tests, each at 1e-6 / 6.
@@ -16,6 +16,7 @@ DEPTHS_TESTS = 6
 DIVERGE_STEPS = 20
 
 
+@pytest.mark.own_cell
 def test_own_cell_runs(impl):
     """A one-step call of its own cell (every other check builds on it)."""
     fault = impl.own_fault()

@@ -1,5 +1,5 @@
 """Devices: on every GPU the implementation's framework sees, the run of its tutorial cell (float32
-and float64) matches the oracle within the same derived bounds as on the CPU (tests/envelope.py).
+and float64) matches the oracle within the same derived bounds as on the CPU (conformance/core/envelope.py).
 
 Runs only where such a GPU exists; elsewhere the plugin skips it, naming why for the framework
 the implementation uses, and deselects it for NumPy-only implementations. TensorFloat-32 (10-bit
@@ -8,8 +8,8 @@ default, and an implementation that turns it on shows here as a float32 mismatch
 """
 import pytest
 
-from tests.compare import assert_matches_reference
-from tests.start import setup
+from conformance.core.compare import assert_matches_reference
+from conformance.core.start import setup
 
 pytestmark = pytest.mark.cuda
 

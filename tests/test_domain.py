@@ -4,7 +4,7 @@ Each example is a shape and two or three calls at it, each with its own structur
 the implementation computes), precision, learning rate, step count, seed, data, init and depths
 given or drawn, and inputs in other precisions and memory layouts; every call is checked in full
 against the contract and against the oracle within bounds derived for that very call
-(tests/calls.py, tests/envelope.py). The default run is derandomized (the same examples every
+(conformance/core/calls.py, conformance/core/envelope.py). The default run is derandomized (the same examples every
 time); --max-examples, --hypothesis-seed and --hypothesis-profile=deep explore more. A failure is
 shrunk to a small example and printed with the command that replays exactly it.
 
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import example, given, seed, settings
 from hypothesis.errors import FlakyFailure
 
-from tests import strategies
-from tests.calls import Unstable, check_example, final, replay_command
-from tests.compare import fail
-from tests.strategies import Example
+from conformance.core import strategies
+from conformance.core.calls import Unstable, check_example, final, replay_command
+from conformance.core.compare import fail
+from conformance.core.strategies import Example
 
 SHRINK_TRIES = 24
 DERANDOMIZED = 20261130  # the seed of the default run's draws (--hypothesis-seed or the deep profile: others)
@@ -73,6 +73,7 @@ def test_sizes_beyond_the_cell(impl, request):
     check_example(impl, strategies.beyond_the_cell(impl.config, impl.claims()), replay_command(impl, request.config))
 
 
+@pytest.mark.replay
 def test_replay(impl, request):
     """One example, exactly as a failure printed it (--replay)."""
     text = request.config.getoption("replay")

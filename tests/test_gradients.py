@@ -15,9 +15,9 @@ leaves a margin of 35x over it, and a real gradient bug errs by 1e-3 or more.
 import numpy as np
 import pytest
 
-from tests import oracle as reference
-from tests.compare import assert_losses, fail
-from tests.start import DEEPEST, dynamic_changes, setup, small_sizes
+from conformance.core import oracle as reference
+from conformance.core.compare import assert_losses, fail
+from conformance.core.start import DEEPEST, dynamic_changes, setup, small_sizes
 
 GRAD_FD_BOUND = 1e-6
 GRAD_FD_MEASURED = 2.8e-8
@@ -61,8 +61,8 @@ def check_fd(impl, seed=0, own=False, depth=None, **changes):
 
 
 def diagnosis_of(impl, res, x, y, cfg) -> str:
-    from tests.compare import diagnosed, reference_for
-    from tests.envelope import findings
+    from conformance.core.compare import diagnosed, reference_for
+    from conformance.core.envelope import findings
 
     ref = reference_for(res, x, y, cfg)
     found = findings(res, ref)

@@ -14,8 +14,8 @@ import pytest
 from conformance import state  # noqa: F401 - the settings' names (defaults_of)
 from conformance.data import make_data
 from conformance.loading import one_line_error
-from tests.compare import assert_unchanged, fail, inputs_copy, named_arrays
-from tests.start import setup, small_sizes
+from conformance.core.compare import assert_unchanged, fail, inputs_copy, named_arrays
+from conformance.core.start import setup, small_sizes
 
 STEPS = 20
 CAUSES = ("usual causes: iterating over a set (or a dict built from one) whose order changes from run to run, "

@@ -12,10 +12,10 @@ oracle's and the bound the trajectory family allows there, become the report's f
 """
 import numpy as np
 
-from tests import oracle
-from tests.compare import fail, reference_for
-from tests.envelope import to64
-from tests.start import cached_run, setup
+from conformance.core import oracle
+from conformance.core.compare import fail, reference_for
+from conformance.core.envelope import to64
+from conformance.core.start import cached_run, setup
 
 RATIO_BOUND = {"two_layer": 0.5, "dynamic": 0.95}
 

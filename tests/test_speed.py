@@ -22,7 +22,7 @@ and the first call's one-time cost (imports, compilation, tracing). A row whose 
 machine busy says so instead of passing its numbers off as facts.
 
 `--benchmark-sweep` adds the same measurement, in one pass, at sizes N = D_in = H = D_out = 1 ...
-2048 (tests/speed.py's SWEEP), for the figure speed_sweep.png.
+2048 (conformance/core/speed.py's SWEEP), for the figure speed_sweep.png.
 """
 from dataclasses import dataclass, field
 
@@ -31,7 +31,7 @@ import pytest
 
 from conformance import timing
 from conformance.data import make_data
-from tests import speed
+from conformance.core import speed
 
 pytestmark = pytest.mark.speed
 PILOT = 6

@@ -4,14 +4,14 @@ the final parameters, from the same start (the implementation's own init) and th
 The tutorial cell runs its full step count in both precisions; every other structure the
 implementation computes runs 40 steps at small sizes and a learning rate derived from the
 oracle's sharpness. Each bound is derived for that run from the spread of the oracle's shadow
-runs (tests/envelope.py), so it is as tight as rounding allows at every step, and wide only
+runs (conformance/core/envelope.py), so it is as tight as rounding allows at every step, and wide only
 where the dynamics themselves amplify rounding.
 """
 import pytest
 
-from tests import oracle
-from tests.compare import assert_matches_reference
-from tests.start import cached_run, drawn_depths, setup, small_sizes
+from conformance.core import oracle
+from conformance.core.compare import assert_matches_reference
+from conformance.core.start import cached_run, drawn_depths, setup, small_sizes
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

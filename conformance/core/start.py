@@ -65,7 +65,7 @@ def cached_run(impl, x, y, cfg) -> dict:
     """impl's result for x, y, cfg, run once per session and shared by the families that judge
     the same run (the trajectory family's tutorial cell and the learning family); a copy, so
     that nothing done to one affects the other."""
-    from tests.compare import result_copy
+    from conformance.core.compare import result_copy
 
     key = (impl.name, digest(x, y, cfg))
     if key not in _RUNS:

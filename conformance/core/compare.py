@@ -1,5 +1,5 @@
 """The assert helpers every family uses: one-line failures that name the implementation, the
-settings and what is off; the heavy comparison of a run against the oracle (tests/envelope.py)
+settings and what is off; the heavy comparison of a run against the oracle (conformance/core/envelope.py)
 with its evidence read in order. They hide themselves from tracebacks; the report appends the
 command that reproduces the failing test.
 """
@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from tests import envelope
+from conformance.core import envelope
 
 
 def tag(impl, cfg, seed=None) -> str:
@@ -142,7 +142,7 @@ def reference_for(got, x, y, cfg):
     """The reference for a call whose result is got: from cfg.init (or the init it reported) and
     cfg.depths (or the depths it reported). Under Adam with unused parameters, the contract's
     convention the run follows (a zero-gradient step, or a skip); where a ReLU input sat within
-    rounding of its kink, the side the run took (tests/envelope.py's at_kinks)."""
+    rounding of its kink, the side the run took (conformance/core/envelope.py's at_kinks)."""
     start = cfg.init if cfg.init is not None else got["init"]
     depths = (cfg.depths if cfg.depths is not None else got.get("depths")) if cfg.model == "dynamic" else None
     ref = envelope.reference(x, y, cfg, start, depths)
@@ -171,7 +171,7 @@ def assert_matches_reference(impl, got, x, y, cfg, context: str = ""):
 
 def diagnosed(impl, got, ref, x, y, found) -> str:
     """'; likely: ...' when a named bug reproduces the run where the oracle does not, else ''."""
-    from tests import diagnosis
+    from conformance.core import diagnosis
 
     first = found[0]
     if first.kind in ("length", "precision"):

@@ -64,8 +64,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests import oracle
-from tests.start import digest
+from conformance.core import oracle
+from conformance.core.start import digest
 
 U = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}
 SHADOWS = 4

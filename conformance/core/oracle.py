@@ -3,8 +3,8 @@
 Two-layer and dynamic models, with and without bias, sum and mean loss, SGD and Adam
 (torch.optim.Adam's update), in whatever precision it is given. The suite runs it in float64 as
 the trusted reference, and in the requested precision for the shadow runs that size each
-tolerance (tests/envelope.py); meta_tests/test_oracle.py holds it against finite differences
-and torch.optim. It honours the whole contract itself, so `pytest --impl tests/oracle.py`
+tolerance (conformance/core/envelope.py); meta_tests/test_oracle.py holds it against finite differences
+and torch.optim. It honours the whole contract itself, so `pytest --impl conformance/core/oracle.py`
 verifies it like any plug-in.
 
 A parameter a step does not use (the shared layer at depth 0) has a zero gradient. Under Adam

@@ -5,18 +5,18 @@ really write (a missing factor 2, a mean over N only, momentum, Adam without bia
 an inverted ReLU mask, gradients accumulated across steps, ...), with the fix. When a check
 fails, each variant that applies to the call is run from the same start, on the same data and
 depths, for as many steps as the evidence needs, and compared with what the implementation
-returned under the same bounds the oracle's own comparison uses (tests/envelope.py): the loss
+returned under the same bounds the oracle's own comparison uses (conformance/core/envelope.py): the loss
 at step 0, the step-0 gradients, every loss up to a few steps past the first disagreement, and
 the final parameters when the whole run was replayed. A hypothesis is named only when it
 reproduces every one of those numbers within its bound, while the oracle misses them by at least
 CLEARER times as much; when two do, both are named; when none does, the message stays generic.
 A wrong name is worse than none.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tests import envelope, oracle
+from conformance.core import envelope, oracle
 
 STEPS_PAST = 4  # steps compared past the first disagreement
 CLEARER = 10.0  # a hypothesis is named only if the oracle misses the numbers by this many times more
@@ -28,10 +28,59 @@ PREFIX = 8  # steps replayed first: a variant that misses them is dropped before
 
 
 @dataclass(frozen=True)
+class Variant:
+    """How a hypothesis' run differs from the oracle's; every default is the oracle's own."""
+
+    rows: int = None  # only the first rows of x and y
+    inputs32: bool = False  # x and y rounded to float32 first
+    act: str = "relu"  # sigmoid, tanh, leaky, relu6, identity
+    mask: str = None  # the ReLU's backward mask: inverted, none
+    pre_activation_input: bool = False  # the next layer's weight gradient from h, not relu(h)
+    early_update: bool = False  # w2 updated before the gradient flows back through it
+    frozen_bias: bool = False
+    detach_mid: bool = False  # no gradient through the shared layer's input
+    loss_scale: float = 1.0  # the loss differentiated, scaled
+    loss_value_scale: float = 1.0  # the loss reported, scaled
+    grad_scale: float = 1.0
+    ascent: bool = False
+    report_shift: int = 0  # losses recorded this many steps late
+    grads_at: int = 0  # the step whose gradients are reported (-1: the last)
+    accumulate: bool = False  # gradients never zeroed
+    clip: float = None  # total-norm clipping
+    lr_fixed: float = None  # this learning rate, whatever cfg.lr says
+    lr_scale: float = 1.0
+    schedule: tuple = None  # (after k steps, times g)
+    never_updated: str = None  # a parameter left as it started
+    weight_decay: float = 0.0  # L2 added to the gradient
+    momentum: float = None
+    nesterov: bool = False
+    optimizer: str = None  # the other optimizer than cfg's
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    eps_inside: bool = False
+    eps_root: float = 0.0
+    bias_correction: bool = True
+    amsgrad: bool = False
+    decoupled_decay: float = None  # AdamW
+    keras: bool = False  # eps on the root of the uncorrected second moment, betas in float32
+    betas64: bool = False  # ... with the betas in float64
+    unused: str = None  # Adam's convention for an unused parameter (None: the reference's); mixed, decay, stale
+    global_count: bool = False  # a skipped parameter bias-corrected with the run's step count
+    depth_shift: int = 0  # step t runs at depths[t + shift]
+    fixed_depth: int = None
+    depth_cap: int = None
+
+
+
+@dataclass(frozen=True)
 class Hypothesis:
     name: str  # the bug, in a learner's words
     fix: str
-    options: dict = field(default_factory=dict)  # how variant() differs from the oracle
+    options: Variant = Variant()  # how its run differs from the oracle's; given as a dict, made a Variant
+
+    def __post_init__(self):
+        if isinstance(self.options, dict):  # a misspelt option is a TypeError here, not silently no bug
+            object.__setattr__(self, "options", Variant(**self.options))
 
 
 def candidates(cfg, x, y, cell_lr=None) -> list:
@@ -212,89 +261,92 @@ def schedule_candidates(first_bad_step: int) -> list:
 
 
 def variant(x, y, cfg, start, depths, steps, opt) -> dict:
-    """The oracle's training loop (float64) with one bug put in, for `steps` steps."""
-    x, y = np.asarray(x, dtype=np.float64)[:opt.get("rows")], np.asarray(y, dtype=np.float64)[:opt.get("rows")]
-    if opt.get("inputs32"):
+    """The oracle's training loop (float64) with one bug put in (opt: a Variant, or its fields as a
+    dict), for `steps` steps."""
+    opt = Variant(**opt) if isinstance(opt, dict) else opt
+    x, y = np.asarray(x, dtype=np.float64)[:opt.rows], np.asarray(y, dtype=np.float64)[:opt.rows]
+    if opt.inputs32:
         x, y = x.astype(np.float32).astype(np.float64), y.astype(np.float32).astype(np.float64)
     p = {k: np.array(v, dtype=np.float64) for k, v in start.items()}
-    optimizer = opt.get("optimizer", cfg.optimizer)
-    b1, b2 = opt.get("betas", (0.9, 0.999))
-    eps = opt.get("eps", 1e-8)
+    optimizer = opt.optimizer or cfg.optimizer
+    b1, b2 = opt.betas
+    eps = opt.eps
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(a) for k, a in p.items()}
     vmax = {k: np.zeros_like(a) for k, a in p.items()}
     velocity = {k: np.zeros_like(a) for k, a in p.items()}
     total = {k: np.zeros_like(a) for k, a in p.items()}
     count = {k: 0 for k in p}  # Adam steps each parameter has taken
-    unused = opt.get("unused", "step")  # the contract's "step" or "skip", or "mixed": skipped until first used
+    unused = opt.unused or "step"  # the contract's "step" or "skip", or "mixed": skipped until first used
     seen = set()  # the parameters used so far
-    shift = opt.get("report_shift", 0)
+    shift = opt.report_shift
     run = steps + max(shift, 0)
     losses, grads_seen = [], []
     for t in range(run):
-        at = t + opt.get("depth_shift", 0)  # depths[-1] at step 0 under a shift of -1, as Python indexes
-        depth = opt.get("fixed_depth", int(depths[at]) if depths is not None and at < len(depths) else 0)
-        depth = min(depth, opt.get("depth_cap", depth))
+        at = t + opt.depth_shift  # depths[-1] at step 0 under a shift of -1, as Python indexes
+        depth = opt.fixed_depth if opt.fixed_depth is not None else \
+            int(depths[at]) if depths is not None and at < len(depths) else 0
+        depth = depth if opt.depth_cap is None else min(depth, opt.depth_cap)
         loss, g = _loss_and_grads(p, x, y, cfg, depth, opt)
         losses.append(loss)
-        if opt.get("accumulate"):
+        if opt.accumulate:
             total = {k: total[k] + g[k] for k in g}
             g = total
         grads_seen.append({k: a.copy() for k, a in g.items()})
-        if "clip" in opt:  # torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), at most 1
+        if opt.clip is not None:  # torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), at most 1
             norm = np.sqrt(sum(np.sum(a * a) for a in g.values()))
-            coef = min(opt["clip"] / (norm + 1e-6), 1.0)
+            coef = min(opt.clip / (norm + 1e-6), 1.0)
             g = {k: a * coef for k, a in g.items()}
         live = oracle.used(cfg.model, depth)
         seen |= live
-        lr = opt.get("lr_fixed", cfg.lr) * opt.get("lr_scale", 1.0)
-        if "schedule" in opt and t >= opt["schedule"][0]:
-            lr *= opt["schedule"][1]
+        lr = (cfg.lr if opt.lr_fixed is None else opt.lr_fixed) * opt.lr_scale
+        if opt.schedule is not None and t >= opt.schedule[0]:
+            lr *= opt.schedule[1]
         for k in p:
-            if k == opt.get("never_updated"):
+            if k == opt.never_updated:
                 continue
-            gk = g[k] + opt.get("weight_decay", 0.0) * p[k]
+            gk = g[k] + opt.weight_decay * p[k]
             if optimizer == "sgd":
-                if "momentum" in opt:
-                    velocity[k] = opt["momentum"] * velocity[k] + gk if t else gk.copy()
-                    gk = gk + opt["momentum"] * velocity[k] if opt.get("nesterov") else velocity[k]
+                if opt.momentum is not None:
+                    velocity[k] = opt.momentum * velocity[k] + gk if t else gk.copy()
+                    gk = gk + opt.momentum * velocity[k] if opt.nesterov else velocity[k]
                 p[k] = p[k] - lr * gk
                 continue
             if k not in live and (unused == "skip" or (unused == "mixed" and k not in seen)):
                 continue
             count[k] += 1
-            n = t + 1 if opt.get("global_count") else count[k]
-            if "decoupled_decay" in opt:
-                p[k] = p[k] * (1 - lr * opt["decoupled_decay"])
+            n = t + 1 if opt.global_count else count[k]
+            if opt.decoupled_decay is not None:
+                p[k] = p[k] * (1 - lr * opt.decoupled_decay)
             if k in live or unused != "stale":
                 m[k] = b1 * m[k] + (1 - b1) * gk
                 v[k] = b2 * v[k] + (1 - b2) * gk * gk
             if k not in live and unused == "decay":
                 continue
             m_hat, v_hat = m[k], v[k]
-            if opt.get("keras"):  # lr * sqrt(1 - b2^n) / (1 - b1^n) * m / (sqrt(v) + eps), Keras' betas float32
-                c1, c2 = (1 - (b if opt.get("betas64") else float(np.float32(b))) ** n for b in (b1, b2))
+            if opt.keras:  # lr * sqrt(1 - b2^n) / (1 - b1^n) * m / (sqrt(v) + eps), Keras' betas float32
+                c1, c2 = (1 - (b if opt.betas64 else float(np.float32(b))) ** n for b in (b1, b2))
                 p[k] = p[k] - lr * np.sqrt(c2) / c1 * m[k] / (np.sqrt(v[k]) + eps)
                 continue
-            if opt.get("bias_correction", True):
+            if opt.bias_correction:
                 m_hat, v_hat = m[k] / (1 - b1 ** n), v[k] / (1 - b2 ** n)
-            if opt.get("amsgrad"):  # torch keeps the running max of the raw second moment
+            if opt.amsgrad:  # torch keeps the running max of the raw second moment
                 vmax[k] = np.maximum(vmax[k], v[k])
-                v_hat = vmax[k] / (1 - b2 ** n) if opt.get("bias_correction", True) else vmax[k]
-            denom = np.sqrt(v_hat + eps) if opt.get("eps_inside") else np.sqrt(v_hat + opt.get("eps_root", 0.0)) + eps
+                v_hat = vmax[k] / (1 - b2 ** n) if opt.bias_correction else vmax[k]
+            denom = np.sqrt(v_hat + eps) if opt.eps_inside else np.sqrt(v_hat + opt.eps_root) + eps
             p[k] = p[k] - lr * m_hat / denom
     losses = np.asarray(losses)
     if shift > 0:
         losses = losses[shift:]
     elif shift < 0:
         losses = np.concatenate([losses[-shift:], np.full(-shift, np.nan)])
-    at = opt.get("grads_at", 0)
+    at = opt.grads_at
     grads = grads_seen[at if at >= 0 else steps - 1] if steps else {}
     return {"losses": losses[:steps], "grads": grads, "params": p}
 
 
 def _loss_and_grads(p, x, y, cfg, depth, opt):
-    act = opt.get("act", "relu")
+    act = opt.act
     names = [("w1", "b1"), ("w2", "b2")] if cfg.model == "two_layer" else \
         [("w_in", "b_in")] + [("w_mid", "b_mid")] * depth + [("w_out", "b_out")]
     inputs, pres, outs = [], [], []
@@ -310,24 +362,24 @@ def _loss_and_grads(p, x, y, cfg, depth, opt):
         outs.append(z)
         h = z
     diff = h - y
-    scale = opt.get("loss_scale", 1.0) * (1.0 if cfg.loss == "sum" else 1.0 / diff.size)
-    loss = float(np.sum(diff * diff) * scale) * opt.get("loss_value_scale", 1.0)
-    g = 2 * scale * diff * opt.get("grad_scale", 1.0) * (-1 if opt.get("ascent") else 1)
+    scale = opt.loss_scale * (1.0 if cfg.loss == "sum" else 1.0 / diff.size)
+    loss = float(np.sum(diff * diff) * scale) * opt.loss_value_scale
+    g = 2 * scale * diff * opt.grad_scale * (-1 if opt.ascent else 1)
     grads = {k: np.zeros_like(a) for k, a in p.items()}
     for i in reversed(range(len(names))):
         w, b = names[i]
         layer_input = inputs[i]
-        if opt.get("pre_activation_input") and i > 0:
+        if opt.pre_activation_input and i > 0:
             layer_input = pres[i - 1]
         grads[w] += layer_input.T @ g
-        if b in p and not opt.get("frozen_bias"):
+        if b in p and not opt.frozen_bias:
             grads[b] += g.sum(axis=0)
         if i == 0:
             break
-        g = g @ (p[w] - cfg.lr * grads[w] if opt.get("early_update") else p[w]).T
+        g = g @ (p[w] - cfg.lr * grads[w] if opt.early_update else p[w]).T
         z = pres[i - 1]
         if act == "relu":
-            mask = {"inverted": z <= 0, "none": np.ones_like(z, dtype=bool)}.get(opt.get("mask"), z > 0)
+            mask = {"inverted": z <= 0, "none": np.ones_like(z, dtype=bool)}.get(opt.mask, z > 0)
             g = g * mask
         elif act == "sigmoid":
             s = outs[i - 1]
@@ -338,7 +390,7 @@ def _loss_and_grads(p, x, y, cfg, depth, opt):
             g = g * np.where(z > 0, 1.0, 0.01)
         elif act == "relu6":
             g = g * ((z > 0) & (z < 6))
-        if opt.get("detach_mid") and names[i][0] == "w_mid":
+        if opt.detach_mid and names[i][0] == "w_mid":
             g = g * 0.0
     return loss, grads
 
@@ -366,21 +418,22 @@ def diagnose(got: dict, ref, x, y, first_bad_step: int = 0, cell_lr=None) -> str
                 "params": got.get("params") or {}}
     matches = []
     with np.errstate(all="ignore"):
-        base = {"unused": ref.unused}  # the convention for an unused parameter the reference was run with
+        base = Variant(unused=ref.unused)  # the convention for an unused parameter the reference was run with
         oracle_miss = _closeness(observed, variant(x64, y64, cfg, start, depths, steps, base), ref, steps, whole)
         for hyp in hypotheses:
             n_steps, complete = steps, whole
-            if hyp.options.get("grads_at") == -1:  # the last step's gradients need the whole run
+            opt = hyp.options if hyp.options.unused else replace(hyp.options, unused=ref.unused)
+            if opt.grads_at == -1:  # the last step's gradients need the whole run
                 if cfg.steps * per_step > WHOLE_RUN:
                     continue
                 n_steps, complete = cfg.steps, True
-            prune = PREFIX < n_steps == steps and "grads_at" not in hyp.options
+            prune = PREFIX < n_steps == steps and opt.grads_at == 0
             try:
                 if prune:  # a variant that misses the first steps misses the whole run
-                    run = variant(x64, y64, cfg, start, depths, PREFIX, {**base, **hyp.options})
+                    run = variant(x64, y64, cfg, start, depths, PREFIX, opt)
                     if _closeness({**observed, "losses": observed["losses"][:PREFIX]}, run, ref, PREFIX, False) > 1:
                         continue
-                run = variant(x64, y64, cfg, start, depths, n_steps, {**base, **hyp.options})
+                run = variant(x64, y64, cfg, start, depths, n_steps, opt)
             except (ValueError, KeyError, FloatingPointError, IndexError):
                 continue
             if n_steps != steps:

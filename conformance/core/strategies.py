@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from hypothesis import strategies as st
 
 from conformance.data import LAYOUTS
-from tests.start import DEEPEST
+from conformance.core.start import DEEPEST
 
 # (N, D_in, H, D_out): 1 itself, odd sizes, a wide and a deep-ish hidden layer, D_out of 1
 POOL = ((1, 1, 1, 1), (5, 3, 4, 1), (7, 12, 5, 3), (16, 9, 24, 2), (33, 20, 11, 6))

@@ -1,4 +1,4 @@
-"""The domain family's runner: an Example (tests/strategies.py) made into real calls of an
+"""The domain family's runner: an Example (conformance/core/strategies.py) made into real calls of an
 implementation, one after another in one process, each checked in full against the contract and
 the oracle; and failures stated so that they can be replayed exactly.
 
@@ -6,7 +6,7 @@ Per call: the result's layout (keys, shapes, every array in cfg.dtype), init equ
 when given (and to the init the same seed drew before, when drawn), depths as given or within
 0..max_depth, the caller's x, y and cfg untouched, and the trajectory (loss at step 0, step-0
 gradients, every loss, final parameters) within the bounds the oracle derives for that call
-(tests/envelope.py). After the last call, every earlier result must still hold what it held
+(conformance/core/envelope.py). After the last call, every earlier result must still hold what it held
 when it was returned.
 """
 import shlex
@@ -18,11 +18,11 @@ from hypothesis.errors import UnsatisfiedAssumption
 from conformance.data import describe, laid_out, make_data
 from conformance.loading import one_line_error, structure_id
 from implementations.contract import Config, param_shapes
-from tests import oracle
-from tests.compare import (assert_arrays, assert_losses, assert_unchanged, changed_since, diagnosed, explain, fail,
+from conformance.core import oracle
+from conformance.core.compare import (assert_arrays, assert_losses, assert_unchanged, changed_since, diagnosed, explain, fail,
                            inputs_copy, reference_for, result_copy)
-from tests.envelope import findings
-from tests.start import drawn_depths, own_init
+from conformance.core.envelope import findings
+from conformance.core.start import drawn_depths, own_init
 
 OTHER = {"float32": "float64", "float64": "float32"}
 UNSTABLE = 1e2  # the oracle's loss growing past this many times its start: outside the stable range

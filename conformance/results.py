@@ -1,0 +1,193 @@
+"""What a run found, as data: a cell per implementation and check family, the verdicts, the time
+spent, the tutorial runs and speed rows. No pytest here: report.py feeds it pytest's reports, the
+terminal and HTML views (terminal.py, html_report.py) and the gradebook read it."""
+import math
+import time
+
+from conformance import timing
+
+FAMILIES = {"test_contract": "contract", "test_gradients": "gradients", "test_trajectory": "trajectory",
+            "test_domain": "domain", "test_learning": "learning", "test_hygiene": "hygiene",
+            "test_bad_input": "bad input", "test_devices": "devices", "test_speed": "speed"}
+
+
+# ----------------------------------------------------------------- each test's outcome
+
+
+
+def leak_reason(test: str, leak: list, stuck: list) -> str:
+    """What a test's calls left changed in the process, in one line."""
+    put = (f"the suite could not put back {', '.join(stuck)}; the rest it put back" if stuck
+           else "the suite put it back")
+    return f"a call during {test} left process-wide state changed ({put}): {'; '.join(leak[:4])}"
+
+
+def family_of(nodeid: str):
+    return FAMILIES.get(nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py"))
+
+
+
+class Report:
+    """What the run found, cell by cell, and the tutorial runs to draw."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.tests = {}  # (impl, family) -> [{"test", "status", "reason", "reproduce"}]
+        self.runs = {}  # impl -> tutorial run (tests/test_learning.py)
+        self.speed = {}  # (group, impl) -> {steps: timing} (tests/test_speed.py)
+        self.tags = {}  # impl -> its TAGS
+        self.applicable = {}  # impl -> the families that apply to it
+        self.notes = {}  # (impl, family) -> notes of passing tests (drawing from a global generator)
+        self.done = set()  # test ids finished, for the live line
+        self.time = {}  # (impl, family) -> [seconds in its tests, seconds inside train, calls, steps]
+        self.files = {}  # impl -> the file it was loaded from, as the user named it
+        self.import_notes = {}  # impl -> what the suite left out of it (a notebook's IPython lines)
+        self.not_implementations = []  # files in an --impl folder or pattern that define no train
+        self.order = {}  # test id -> its place in the collection: a cell's first failure is the same under -n
+
+    def add(self, rep):
+        props = dict(rep.user_properties)
+        impl, family = props.get("impl"), family_of(rep.nodeid)
+        if "tutorial_run" in props and impl:
+            self.runs[impl] = props["tutorial_run"]
+        if "speed" in props and impl and rep.when == "call" and rep.passed:
+            info = props["speed"]
+            self.speed[(info["group"], impl)] = info
+        if "note" in props and impl and family:
+            notes = self.notes.setdefault((impl, family), [])
+            notes += [props["note"]] if props["note"] not in notes else []
+        if "leak" in props and impl:  # the plugin put back what a call left changed: a hygiene failure
+            self.tests.setdefault((impl, "hygiene"), []).append({
+                "test": rep.nodeid, "status": "fail", "phase": "after the test",
+                "reason": leak_reason(rep.nodeid.split("::")[-1], props["leak"], props.get("stuck", [])),
+                "reproduce": props.get("reproduce"), "details": []})
+            self.done.add(rep.nodeid)
+            return  # its failed teardown is this hygiene failure, not one of the test's own family
+        if "trained" in props and impl and family:
+            spent = self.time.setdefault((impl, family), [0.0, 0.0, 0, 0])
+            for i, value in enumerate([rep.duration, *props["trained"]]):
+                spent[i] += value
+        if not (rep.when == "call" or rep.failed or rep.skipped):
+            return  # a passing setup or teardown says nothing about the test
+        self.done.add(rep.nodeid)
+        if not impl or not family:
+            return
+        if rep.skipped:
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            entry = {"status": "skip", "reason": reason.removeprefix("Skipped: ")}
+        elif rep.failed:
+            entry = {"status": "fail", "reason": props.get("reason", "failed"), "reproduce": props.get("reproduce"),
+                     "phase": rep.when, "details": props.get("details", []), "fault": props.get("fault")}
+        else:
+            entry = {"status": "pass"}
+        self.tests.setdefault((impl, family), []).append({"test": rep.nodeid, **entry})
+
+    def shown(self):
+        """The implementations with at least one result (-k may have deselected the others)."""
+        return [n for n in self.names if any(k[0] == n for k in self.tests)]
+
+    def families(self):
+        return [f for f in FAMILIES.values() if any(k[1] == f for k in self.tests)]
+
+    def cell(self, impl, family) -> dict:
+        tests = self.tests.get((impl, family), [])
+        count = {s: sum(t["status"] == s for t in tests) for s in ("pass", "fail", "skip")}
+        if not tests:
+            return {"status": "not run", **count}
+        notes = self.notes.get((impl, family), [])
+        if count["fail"]:
+            tests = sorted(tests, key=lambda t: self.order.get(t["test"], len(self.order)))
+            faulted = [t for t in tests if t.get("fault")]
+            first = faulted[0] if faulted else next(t for t in tests if t["status"] == "fail")
+            fault = {"fault": first["fault"], "faults": sum(t.get("fault") == first["fault"] for t in tests)} \
+                if faulted else {}
+            return {"status": "fail", **count, **fault, "reason": first["reason"], "reproduce": first["reproduce"],
+                    "details": first.get("details", []), "failures": [t for t in tests if t["status"] == "fail"],
+                    "notes": notes}
+        if count["pass"]:
+            return {"status": "pass", **count, "notes": notes}
+        reasons = sorted({t["reason"] for t in tests})
+        return {"status": "skip", **count, "reason": "; ".join(reasons)}
+
+    def verdict(self, impl) -> str:
+        cells = {f: self.cell(impl, f) for f in FAMILIES.values()}
+        if any(c["status"] == "fail" for c in cells.values()):
+            return "FAILS"
+        if not any(c["status"] == "pass" for c in cells.values()):
+            return "not checked"
+        want = self.applicable.get(impl, ())
+        ran = [f for f in want if cells[f]["status"] != "not run"]
+        return "conforms" if len(ran) == len(want) else f"conforms ({len(ran)} of {len(want)} families run)"
+
+    def spent(self, impl) -> dict:
+        """Where impl's tests spent their time: in all, and inside its own train (per family too)."""
+        fams = {f: dict(zip(("tests_s", "train_s", "calls", "steps"), self.time[(impl, f)]))
+                for f in FAMILIES.values() if (impl, f) in self.time}
+        total = {k: sum(v[k] for v in fams.values()) for k in ("tests_s", "train_s", "calls", "steps")}
+        return {**total, "families": fams}
+
+    def speed_rows(self) -> list:
+        """One row per implementation and group (tests/test_speed.py's measurement)."""
+        rows = [{"implementation": impl, **info} for (group, impl), info in self.speed.items()]
+        order = {n: i for i, n in enumerate(self.names)}
+        return sorted(rows, key=lambda r: (r["group"] != "tutorial cell", r["size"][0], order.get(r["implementation"], 0)))
+
+    def goals(self, rows) -> list:
+        """The README's performance goals, each judged from this run's intervals: met or not met only
+        where the interval lies on one side of the goal; otherwise the run cannot tell."""
+        out = []
+        cell = [r for r in rows if r["group"] == "tutorial cell"]
+        if cell:
+            best = min(cell, key=lambda r: r["floor_ratio"])
+            verdict = timing.judge(best["ratio_low"], best["ratio_high"], 1.10)
+            out.append(f"fastest at its tutorial cell: {best['implementation']}, {best['floor_ratio']:.2f}x the floor "
+                       f"[{best['ratio_low']:.2f}, {best['ratio_high']:.2f}] (goal <= 1.10x: {verdict})")
+        tiny = [r for r in rows if r["size"] == [1, 1, 1, 1] and "whole_loop" in self.tags.get(r["implementation"], ())]
+        if tiny:
+            verdicts = [timing.judge(r["us_low"], r["us_high"], 1.0) for r in tiny]
+            verdict = "not met" if "not met" in verdicts else "cannot tell" if "cannot tell" in verdicts else "met"
+            out.append("whole-loop compiled, size 1: " + ", ".join(
+                f"{r['implementation']} {r['us_per_step']:.2f} [{r['us_low']:.2f}, {r['us_high']:.2f}] us" for r in tiny)
+                       + f" per step (goal < 1 us: {verdict})")
+        big = [r for r in rows if r["size"][0] >= 2048 and r["group"] != "tutorial cell"]
+        if big:
+            best = max(big, key=lambda r: r["peak_share"])
+            low = best["peak_share"] * best["us_per_step"] / best["us_high"]
+            high = best["peak_share"] * best["us_per_step"] / best["us_low"] if best["us_low"] > 0 else float("inf")
+            out.append(f"size >= 2048: best {best['implementation']} at {best['peak_share']:.0%} [{low:.0%}, {high:.0%}] "
+                       f"of the peak (goal >= 85%: {timing.judge(low, high, 0.85, below=False)})")
+        busy = [r["implementation"] for r in rows if r["busy"]]
+        if busy:
+            out.append(f"not judged as facts: {', '.join(busy)} measured while the machine was busy: rerun")
+        return out
+
+    def as_json(self, environment, figures, speed_rows) -> dict:
+        fams = self.families()
+        every = list(dict.fromkeys(f for n in self.shown() for f in self.applicable.get(n, ()))) or fams
+        return {
+            "schema": 2, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment,
+            "families": fams, "all_families": [f for f in FAMILIES.values() if f in every or f in fams],
+            "figures": figures, "speed": _finite(speed_rows), "speed_goals": self.goals(speed_rows),
+            "not_implementations": self.not_implementations,
+            "implementations": [{"name": n, "file": self.files.get(n, ""), "verdict": self.verdict(n),
+                                 "applicable": list(self.applicable.get(n, fams)),
+                                 "cells": {f: self.cell(n, f) for f in fams}, "notes": self.import_notes.get(n, []),
+                                 "tutorial_run": _finite(self.runs.get(n)), "time": self.spent(n)}
+                                for n in self.shown()],
+        }
+
+
+def _finite(value):
+    """JSON has no NaN or Inf: they become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------- the plugin
+
+

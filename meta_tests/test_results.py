@@ -1,0 +1,37 @@
+"""The run as data (conformance/results.py), fed plain reports without pytest running: cells,
+verdicts, the first failure in collection order whatever order reports arrive in (xdist)."""
+from types import SimpleNamespace
+
+import pytest
+
+from conformance.results import Report
+
+pytestmark = pytest.mark.selftest
+
+
+def rep(test, outcome="passed", impl="mine", when="call", **props):
+    return SimpleNamespace(nodeid=f"tests/{test}", when=when, passed=outcome == "passed", failed=outcome == "failed",
+                           skipped=outcome == "skipped", duration=0.5, longrepr=("", 0, "Skipped: no GPU"),
+                           user_properties=[("impl", impl), ("trained", [0.1, 1, 10]), *props.items()])
+
+
+def test_cells_verdicts_and_time():
+    report = Report(["mine", "other"])
+    report.applicable = {"mine": ["contract", "devices"], "other": ["contract"]}
+    for r in (rep("test_contract.py::test_a[mine]"), rep("test_devices.py::test_gpu[mine]", "skipped"),
+              rep("test_contract.py::test_a[other]", "failed", impl="other", reason="bad", reproduce="cmd")):
+        report.add(r)
+    assert report.cell("mine", "contract")["status"] == "pass" and report.cell("mine", "devices")["status"] == "skip"
+    assert report.verdict("mine") == "conforms" and report.verdict("other") == "FAILS"
+    assert report.cell("other", "contract")["reason"] == "bad"
+    assert report.spent("mine")["tests_s"] == 1.0 and report.spent("mine")["steps"] == 20
+
+
+def test_the_first_failure_is_the_collections_first_whatever_arrives_first():
+    report = Report(["mine"])
+    report.order = {"tests/test_contract.py::test_a[mine]": 0, "tests/test_contract.py::test_b[mine]": 1}
+    report.add(rep("test_contract.py::test_b[mine]", "failed", reason="second", reproduce="b"))
+    report.add(rep("test_contract.py::test_a[mine]", "failed", reason="first", reproduce="a"))
+    cell = report.cell("mine", "contract")
+    assert cell["reason"] == "first" and [f["reason"] for f in cell["failures"]] == ["first", "second"]
+    assert cell["fail"] == 2
