@@ -57,10 +57,18 @@ class Report:
             notes = self.notes.setdefault((impl, family), [])
             notes += [props["note"]] if props["note"] not in notes else []
         if "leak" in props and impl:  # the plugin put back what a call left changed: a hygiene failure
-            self.tests.setdefault((impl, "hygiene"), []).append({
-                "test": rep.nodeid, "status": "fail", "phase": "after the test",
-                "reason": leak_reason(rep.nodeid.split("::")[-1], props["leak"], props.get("stuck", [])),
-                "reproduce": props.get("reproduce"), "details": []})
+            entry = {"test": rep.nodeid, "status": "fail", "phase": "after the test",
+                     "reason": leak_reason(rep.nodeid.split("::")[-1], props["leak"], props.get("stuck", [])),
+                     "reproduce": props.get("reproduce"), "details": [], "leaks": 1}
+            cell = self.tests.setdefault((impl, "hygiene"), [])
+            earlier = next((t for t in cell if t.get("phase") == "after the test"), None)
+            if earlier is None:
+                cell.append(entry)
+            else:  # one failure however many tests' calls leaked (under -n each process makes its own calls)
+                last = len(self.order)
+                if self.order.get(entry["test"], last) < self.order.get(earlier["test"], last):
+                    earlier.update({**entry, "leaks": earlier["leaks"]})
+                earlier["leaks"] += 1
             self.done.add(rep.nodeid)
             return  # its failed teardown is this hygiene failure, not one of the test's own family
         if "trained" in props and impl and family:

@@ -35,3 +35,17 @@ def test_the_first_failure_is_the_collections_first_whatever_arrives_first():
     cell = report.cell("mine", "contract")
     assert cell["reason"] == "first" and [f["reason"] for f in cell["failures"]] == ["first", "second"]
     assert cell["fail"] == 2
+
+
+def test_state_left_changed_is_one_hygiene_failure_however_many_tests_saw_it():
+    """Under -n each process makes its own calls, so how many tests' calls leak depends on the split:
+    the cell counts the leak once, with the collection's first test that saw it."""
+    report = Report(["mine"])
+    report.order = {f"tests/test_contract.py::test_{c}[mine]": i for i, c in enumerate("abc")}
+    report.add(rep("test_hygiene.py::test_x[mine]"))
+    for c in "cab":
+        report.add(rep(f"test_contract.py::test_{c}[mine]", "failed", when="teardown", leak=["torch default dtype"],
+                       reproduce=c))
+    cell = report.cell("mine", "hygiene")
+    assert (cell["pass"], cell["fail"]) == (1, 1) and cell["reproduce"] == "a" and "test_a" in cell["reason"]
+    assert cell["failures"][0]["leaks"] == 3
