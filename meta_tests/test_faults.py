@@ -85,6 +85,15 @@ def test_a_fault_is_its_own_failure(class_run, bug):
         assert any(STATUS.match(c) for c in re.split(r"\s{2,}", matrix)[1:]), matrix
 
 
+def _as_a_terminal_starts_it():
+    """A run that SIGINT reaches: this test's own process may have SIGINT blocked or ignored (state
+    inherited across exec); a user's shell starts pytest with neither."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_module_that_prints_millions_of_lines(tmp_path):
     """Output cannot flood the suite: a correct module that prints a million lines at import and
     in every call conforms, and none of it reaches the terminal."""
@@ -106,6 +115,7 @@ def test_a_real_interrupt_still_stops_the_run(tmp_path):
     env = {**fresh_env(), "PYTHONFAULTHANDLER": "1"}  # a run that does not end dumps its stacks on SIGABRT
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(ROOT / "tests"),
                              "--impl=slow.py", "--report=none"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            preexec_fn=_as_a_terminal_starts_it,
                             stderr=subprocess.STDOUT, text=True)
     import signal
     import time
