@@ -13,7 +13,6 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from conformance import notebooks
 from conformance.submissions import SKIPPED, fixed_part
 
 KEY = "conformance_submissions"
@@ -39,48 +38,38 @@ def one_argument_each(config) -> None:
 
 
 def package(specs) -> dict:
-    """{--impl value: {path below the folder it names: bytes}} for every value that is a path."""
+    """{--impl value: (the folder's name, the value's part below it, {path below the folder: bytes})}
+    for every value that is a path (a file needs its folder: the modules it imports beside it)."""
     out, total = {}, 0
     for value in specs:
-        folder, _ = _folder_of(value)
-        if folder is None:
-            continue
+        path, wild = Path(value), any(c in value for c in "*?[")
+        if wild and Path(fixed_part(value)).is_dir():
+            folder, below = Path(fixed_part(value)), Path(value).relative_to(fixed_part(value)).as_posix()
+        elif path.is_dir():
+            folder, below = path, ""
+        elif path.is_file():
+            folder, below = path.parent, path.name
+        else:
+            continue  # a dotted module name: the remote host has it, or says it has not
         files = {}
-        for path in sorted(folder.rglob("*")):
-            below = path.relative_to(folder)
-            if path.is_file() and not any(p in SKIPPED or p.startswith(".") for p in below.parts[:-1]):
-                files[below.as_posix()] = path.read_bytes()
-                total += len(files[below.as_posix()])
+        for file in sorted(folder.rglob("*")):
+            inside = file.relative_to(folder)
+            if file.is_file() and not any(p in SKIPPED or p.startswith(".") for p in inside.parts[:-1]):
+                files[inside.as_posix()] = file.read_bytes()
+                total += len(files[inside.as_posix()])
         if total > MOST_BYTES:
             raise ValueError(f"--impl {value}: more than {MOST_BYTES >> 20} MiB of files to send to remote workers")
-        out[value] = files
+        out[value] = (folder.resolve().name, below, files)
     return out
 
 
 def unpack(shipped: dict) -> dict:
     """On a remote worker: the shipped files written out; {--impl value: the value here}."""
     top, out = Path(tempfile.mkdtemp(prefix="conformance-class-")), {}
-    for n, (value, files) in enumerate(shipped.items()):
-        folder, rest = _folder_of(value, exists=False)
-        here = top / str(n) / folder.name
-        for below, data in files.items():
-            target = here / below
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        out[value] = str(here / rest) if rest else str(here)
+    for n, (value, (name, below, files)) in enumerate(shipped.items()):
+        here = top / str(n) / name
+        for inside, data in files.items():
+            (here / inside).parent.mkdir(parents=True, exist_ok=True)
+            (here / inside).write_bytes(data)
+        out[value] = str(here / below) if below else str(here)
     return out
-
-
-def _folder_of(value: str, exists: bool = True):
-    """(the folder whose files a value needs, the value's part below it) or (None, None) for a
-    dotted module name. A file needs its folder (the modules it imports from beside it)."""
-    path = Path(value)
-    wild = any(c in value for c in "*?[")
-    if wild:
-        base = Path(fixed_part(value))
-        return (base.resolve() if exists else base), Path(value).relative_to(base).as_posix()
-    if (path.is_dir() if exists else not value.endswith((".py", notebooks.SUFFIX))):
-        return (path.resolve() if exists else path), ""
-    if (path.is_file() if exists else True):
-        return (path.resolve().parent if exists else path.parent), path.name
-    return None, None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import notebooks
+from conformance.worker import shown_path
 
 SUFFIXES = (".py", notebooks.SUFFIX)
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".git", ".venv", "venv", "node_modules", ".hypothesis"}
@@ -53,9 +54,9 @@ def expand(specs) -> Expanded:
         if not files:
             raise SpecError(what)
         found = [f for f in files if defines_train(f)]
-        out.not_implementations += [_shown(f) for f in files if f not in found]
+        out.not_implementations += [shown_path(f) for f in files if f not in found]
         names = row_names(found, base)
-        out.entries += [Entry(_shown(f), names[f], True) for f in found]
+        out.entries += [Entry(shown_path(f), names[f], True) for f in found]
     seen, unique = set(), []
     for entry in out.entries:  # a file named twice (a folder and a pattern in it) is one row
         key = Path(entry.spec).resolve() if Path(entry.spec).is_file() else entry.spec
@@ -95,9 +96,7 @@ def defines_train(path: Path) -> bool:
     try:
         source = notebooks.source(path) if notebooks.is_notebook(path) else path.read_text()
         tree = ast.parse(source)
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return True
-    except Exception:  # noqa: BLE001 - a notebook nbformat cannot read: its row says why
+    except Exception:  # noqa: BLE001 - a SyntaxError, or a notebook nbformat cannot read: its row says why
         return True
     return any(_names_train(node) for node in top_level(tree.body))
 
@@ -123,10 +122,3 @@ def _names_train(node) -> bool:
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return any((a.asname or a.name) == "train" for a in node.names)
     return False
-
-
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    here = Path.cwd()
-    absolute = path.absolute()
-    return str(absolute.relative_to(here)) if absolute.is_relative_to(here) else str(absolute)
