@@ -106,7 +106,7 @@ def test_a_module_that_prints_millions_of_lines(tmp_path):
     assert "hello" not in proc.stdout and len(proc.stdout) < 200_000
 
 
-@pytest.mark.serial  # the interrupted run took over 60 s to end three times in 2026-12-03's full runs; alone, 9 s
+@pytest.mark.serial  # it times a Ctrl-C (sleep 8 s, then SIGINT): on a quiet machine the run ends in about 9 s
 def test_a_real_interrupt_still_stops_the_run(tmp_path):
     """Ctrl-C from the user (SIGINT to the suite's process) ends the run as pytest ends it, while
     a module's own KeyboardInterrupt is that module's failure (the catalogue's entry)."""
