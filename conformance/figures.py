@@ -95,7 +95,7 @@ def draw_sweep(rows: list, names: list, outdir: Path) -> Path:
         right.plot(size, [max(r["gflops"], 1e-6) for r in mine], **style)
     peak = rows[0]["peak_gflops"]
     right.axhline(peak, color="#a61b14", ls="--", lw=1)
-    right.annotate(f"float32 matmul peak {peak:.0f} GFLOP/s", (1, peak), xytext=(4, -12),
+    right.annotate(f"float32 matmul peak {peak:.0f} GFLOP/s ({rows[0].get('peak_library', '?')}, 1 thread)", (1, peak), xytext=(4, -12),
                    textcoords="offset points", fontsize=8, color="#a61b14")
     left.set(xscale="log", yscale="log", xlabel="N = D_in = H = D_out", ylabel="us per step",
              title="Time per step (flat: overhead; rising: compute)")

@@ -98,7 +98,7 @@ def to_html(data, outdir) -> str:
         figs.append("<p>No tutorial runs in this session (the learning family did not run), so no figures.</p>")
     speed_html = ""
     if data["speed"]:
-        lines = list(speed_lines(data["speed"], data.get("speed_gpu", "")))
+        lines = list(speed_lines(data["speed"], data.get("speed_gpu", ""), data.get("speed_budgets")))
         speed_html = (f'<h2>Speed</h2><pre id="speed">{e(chr(10).join(lines))}</pre>'
                       + "".join(f"<p>{e(g)}</p>" for g in data["speed_goals"]))
         name = data["figures"].get("files", {}).get("speed_sweep")

@@ -102,11 +102,11 @@ class Output:
 class Worker:
     """One worker process: request(msg) sends a request and returns the answer, or raises WorkerFault."""
 
-    def __init__(self, fresh: bool = False, env=None):
+    def __init__(self, fresh: bool = False, env=None, cores: int = None):
         ctx = _context(fresh)
         self.conn, child = ctx.Pipe()
         reader, writer = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(target=_serve, args=(child, writer, env), daemon=True,
+        self.process = ctx.Process(target=_serve, args=(child, writer, env, cores), daemon=True,
                                    name="conformance-worker")
         saved = os.environ.get("PYTHONHASHSEED")
         main = sys.modules.get("__main__")
@@ -126,6 +126,7 @@ class Worker:
         writer.close()
         self.output = Output(reader)
         self.pid = self.process.pid
+        self.cores = cores  # its thread budget (conformance/budgets.py), None: as started
         self.tokens = {}  # id(array) -> (weakref to the caller's array, token)
         self.released = []
         self.next_token = 0
@@ -220,10 +221,10 @@ class Worker:
             pass
 
 
-def _serve(conn, out, env):
+def _serve(conn, out, env, cores):
     from conformance import worker
 
-    worker.serve(conn, out, env)
+    worker.serve(conn, out, env, cores)
 
 
 def _rss_gb(pid: int) -> float:

@@ -68,6 +68,7 @@ class Impl:
     notes: list = field(default_factory=list)  # what the suite left out of it (a notebook's IPython lines)
     _probe: dict = None
     _worker: object = None
+    _timing: dict = field(default_factory=dict)  # thread budget -> its timing worker (the speed family's)
     _beside: set = field(default_factory=set)
     _returned: dict = field(default_factory=dict)  # call number in its worker -> weakref to the result here
     _probe_faults: dict = field(default_factory=dict)  # structure id -> the WorkerFault its probe met
@@ -91,20 +92,37 @@ class Impl:
         """How long the latest call spent in train, timed inside its worker (no transport)."""
         return self.reply.get("seconds", 0.0)
 
-    def worker(self):
-        """Its worker, started (and the module imported there) if none is running."""
+    @property
+    def cpu_seconds(self) -> float:
+        """The CPU time of the latest call, every thread of its worker (the cores it used)."""
+        return self.reply.get("cpu", 0.0)
+
+    def worker(self, cores=None):
+        """Its worker, started (and the module imported there) if none is running; cores: a
+        timing's worker, held to that thread budget (conformance/budgets.py)."""
+        if cores is not None:
+            return self._timing_worker(cores)
         if self._worker is not None and self._worker.alive():
             _ACTIVE.move_to_end(id(self), last=True)
             return self._worker
         self._worker, self._beside, self._returned = None, set(), {}
         if self.problem:
             raise isolation.WorkerFault("NOT RUN", f"not run: {self.problem}")
+        self._refuse_if_faulted()
+        _make_room()
+        self._worker = self._started(None)
+        _ACTIVE[id(self)] = self
+        return self._worker
+
+    def _refuse_if_faulted(self):
         if self.fault is not None or sum(f.status != "NOT RUN" for f in self.faults) >= isolation.MAX_FAULTS:
             last = self.fault or self.faults[-1]
             raise isolation.WorkerFault("NOT RUN", f"not run: {self.name} has faulted {len(self.faults)} times in "
                                                    f"this run; the last: {last}")
-        _make_room()
-        worker = isolation.Worker()
+
+    def _started(self, cores):
+        """A new worker with the module imported (a fault there is counted against the module)."""
+        worker = isolation.Worker(cores=cores)
         try:
             _import_in(worker, self.name, self.spec or self.dotted, self.path, self.dotted, self.frameworks, self.where,
                        self.stuck)
@@ -112,8 +130,22 @@ class Impl:
             worker.stop()
             self.faults.append(fault)
             raise
-        self._worker = worker
-        _ACTIVE[id(self)] = self
+        return worker
+
+    def _timing_worker(self, cores):
+        """A worker of its own per thread budget, kept from one pass of the timings to the next
+        while memory allows (TIMING_MOST): a new one would import and compile again."""
+        key = (id(self), cores)
+        worker = self._timing.get(cores)
+        if worker is not None and worker.alive():
+            _TIMING.move_to_end(key, last=True)
+            return worker
+        self._refuse_if_faulted()
+        while len(_TIMING) >= timing_most():
+            (impl_id, budget), impl = _TIMING.popitem(last=False)
+            impl._timing.pop(budget).stop()
+        worker = self._timing[cores] = self._started(cores)
+        _TIMING[key] = self
         return worker
 
     def stop(self):
@@ -121,8 +153,12 @@ class Impl:
             self._worker.stop()
         self._worker = None
         _ACTIVE.pop(id(self), None)
+        for cores, worker in list(self._timing.items()):
+            worker.stop()
+            _TIMING.pop((id(self), cores), None)
+        self._timing.clear()
 
-    def run(self, x, y, cfg, *, flip=None, rngs=None, watch=False, beside=None, fresh=False) -> dict:
+    def run(self, x, y, cfg, *, flip=None, rngs=None, watch=False, beside=None, fresh=False, cores=None) -> dict:
         """Call train in its worker and return its result as a dict, failing cleanly on missing keys.
 
         The call's facts are in self.reply: 'seconds' inside train, 'changes' (process-wide state
@@ -130,11 +166,12 @@ class Impl:
         watch), 'rngs_before'/'rngs_after' (digests of the global generators, with rngs=seed: put
         in distinct states from seed first), under flip=[names of state.DEFAULTS] set otherwise.
         beside: another Impl, run in this one's worker (the calls of others in one process).
-        fresh: in the run's one spawned interpreter instead (another hash seed and address layout)."""
+        fresh: in the run's one spawned interpreter instead (another hash seed and address layout).
+        cores: in a worker held to that thread budget (the speed family's)."""
         took, steps = 0.0, 0
         msg = {"op": "call", "x": x, "y": y, "cfg": cfg.asdict(), "flip": list(flip or []), "rngs": rngs}
         try:
-            worker = _fresh_worker() if fresh else self.worker()
+            worker = _fresh_worker() if fresh else self.worker(cores)
             if fresh:
                 msg["other"] = _load_into(_FRESH, self)
             elif beside is not None:
@@ -149,7 +186,7 @@ class Impl:
                 raise
             self.reply, took = reply, reply.get("seconds", 0.0)
             _mirror(reply.get("inputs") or {}, x, y, cfg)
-            if not fresh:
+            if not fresh and cores is None:
                 self._earlier(reply.get("earlier") or [])
             self.stuck.update(reply.get("stuck", []))
             if not watch and reply.get("leaks") and not fresh:
@@ -175,7 +212,7 @@ class Impl:
             if beside is None:
                 self.trained = (seconds + took, calls + 1, total + steps)
         result = as_result(self, reply["result"], cfg)
-        if not fresh:
+        if not fresh and cores is None:
             self._returned[result.call] = weakref.ref(result)
             self._returned.pop(result.call - 8, None)  # the worker keeps its last 8
         try:
@@ -484,6 +521,21 @@ _ACTIVE = OrderedDict()  # id(impl) -> impl whose worker runs, least recently us
 ACTIVE_MOST = 6  # workers alive at once in one suite process (each holds its module and compiled code)
 
 
+_TIMING = OrderedDict()  # (id(impl), thread budget) -> impl whose timing worker runs, least recently used first
+TIMING_WORKER_GB = 0.5  # what one timing worker may come to hold (measured: 0.12-0.32 GiB proportional set size)
+
+
+def timing_most() -> int:
+    """Timing workers alive at once: as many as half the memory available now holds, and at
+    least ACTIVE_MOST (where /proc/meminfo cannot be read, ACTIVE_MOST)."""
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:")) / 2 ** 20
+    except (OSError, StopIteration, ValueError, IndexError):
+        return ACTIVE_MOST
+    return max(ACTIVE_MOST, int(available / 2 / TIMING_WORKER_GB) + len(_TIMING))
+
+
 def _make_room():
     while len(_ACTIVE) >= ACTIVE_MOST:
         _, impl = _ACTIVE.popitem(last=False)
@@ -493,7 +545,7 @@ def _make_room():
 def stop_all():
     """The run's workers stopped; the fresh interpreter stays for the next run in this process (a
     self-test's inline run: a new one would import every framework again), and ends with it."""
-    for impl in list(_ACTIVE.values()):
+    for impl in [*_ACTIVE.values(), *_TIMING.values()]:
         impl.stop()
 
 

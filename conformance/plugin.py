@@ -124,9 +124,9 @@ def pytest_configure(config):
         raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
                                 "(pytest-xdist workers would share the cores and skew every timing)")
     if config.getoption("benchmark_only", False):
-        from conformance.timing import one_thread_each
+        from conformance import budgets
 
-        config.stash[THREADS] = one_thread_each()
+        config.stash[THREADS] = budgets.described()
     isolation.LIMITS.update(timeout=config.getoption("call_timeout"), memory_gb=config.getoption("memory_limit"))
     if not hasattr(config, "workerinput") and remote.remote(config):
         remote.one_argument_each(config)  # before xdist's controller reads the command line it sends
@@ -319,7 +319,10 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=[i for i in items if i not in set(keep)])
         items[:] = keep
     if benchmarking:  # a timing taken in passes: every implementation's first pass, then every one's second ...
-        items.sort(key=lambda i: getattr(getattr(i, "callspec", None), "params", {}).get("part", 0))
+        def when(item):  # then, within a pass, every implementation at one budget before the next budget
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            return params.get("part", 0), params.get("cores", 0)
+        items.sort(key=when)
 
 
 def _random_order(config) -> bool:

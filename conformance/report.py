@@ -240,7 +240,7 @@ class Reporter:
         rows = rep.speed_rows()
         if rows:
             tr.section("speed")
-            for line in speed_lines(rows, self.gpu_reason()):
+            for line in speed_lines(rows, self.gpu_reason(), rep.budgets):
                 tr.write_line(line)
             for line in rep.goals(rows):
                 tr.write_line("goal: " + line)
@@ -268,8 +268,8 @@ class Reporter:
             runs = {n: self.report.runs[n] for n in self.report.names if n in self.report.runs}
             drawn = draw.draw(runs, outdir)
             figures = {"files": {k: p.name for k, p in drawn["files"].items()}, "colours": drawn["colours"]}
-        sweep = [r for r in rows if r["group"].startswith("sweep")]
-        if sweep:
+        sweep = [r for r in rows if r["group"].startswith("sweep") and r.get("budget", 1) == 1]
+        if sweep:  # the one-thread table's, the repeatable one (the other budget's rows are in the JSON)
             figures["files"]["speed_sweep"] = draw.draw_sweep(sweep, self.report.names, outdir).name
         data = self.report.as_json(header_lines(self.config), figures, rows)
         data["speed_gpu"] = self.gpu_reason() if rows else ""

@@ -37,27 +37,68 @@ def time_lines(rep, per_impl, before=None) -> list:
     return lines
 
 
-def speed_lines(rows, gpu_reason=""):
-    yield (f"medians over undisturbed blocks, [95% intervals]; peak {rows[0]['peak_gflops']:.0f} GFLOP/s (float32 "
-           f"matmul of {timing.PEAK_SIZE}^2, best of torch and NumPy, measured in this run); floor = the step's "
-           "matrix products alone, timed in the same blocks")
+def speed_lines(rows, gpu_reason="", budgets=None):
+    """A table per thread budget, each under its peak (which library reached it, every library's
+    rate, the BLAS kernel) and its floor."""
+    budgets = {int(k): v for k, v in (budgets or {}).items()}
+    yield ("medians over undisturbed blocks, [95% intervals]; floor = the step's matrix products alone, on the "
+           "fastest library at the budget, timed in the same blocks; cores = CPU time / wall time of the steps")
+    for budget in sorted({r.get("budget", 1) for r in rows}):
+        mine = [r for r in rows if r.get("budget", 1) == budget]
+        yield ""
+        yield from _budget_lines(budget, budgets.get(budget, {}), mine)
+    if gpu_reason:
+        yield f"cuda: no rows ({gpu_reason}); every row above is the CPU"
+
+
+def _budget_lines(budget, info, rows):
+    name = "1 thread" if budget == 1 else f"{budget} cores"
+    rates = ", ".join(f"{lib} {v:.0f}" for lib, v in sorted(info.get("rates", {}).items(), key=lambda kv: -kv[1]))
+    yield (f"{name}: peak {num(rows[0]['peak_gflops'], '.0f')} GFLOP/s ({rows[0].get('peak_library') or '?'}; "
+           f"float32 {timing.PEAK_SIZE}^2 products at this budget: {rates or 'not measured'})")
+    for lib in info.get("blas", []):
+        yield (f"{name}: BLAS {lib.get('internal_api')} {lib.get('version')} runs its {lib.get('architecture')} "
+               f"kernel, {lib.get('num_threads')} thread(s)")
+    if info.get("forced"):
+        forced = ", ".join(f"{k}={v}" for k, v in info["forced"].items())
+        unforced = info.get("unforced") or {}
+        cost = (f": NumPy does {info['rates'].get('numpy', float('nan')):.0f} GFLOP/s with it, "
+                f"{unforced['gflops']:.0f} without it ({unforced.get('architecture')} kernel)") if unforced else ""
+        yield f"{name}: the environment forces a BLAS kernel ({forced}){cost}; the suite leaves it as it is"
     head = ("implementation", "group", "N,D_in,H,D_out", "us/step [interval]", "x floor [interval]", "GFLOP/s",
-            "of peak", "per call", "one-time", "blocks")
+            "of peak", "cores", "per call", "one-time", "blocks")
     width = max(len(r["implementation"]) for r in [*rows, {"implementation": head[0]}]) + 2
-    fmt = f"{{:<{width}}}{{:<15}}{{:<20}}{{:>24}}{{:>22}}{{:>9}}{{:>9}}{{:>11}}{{:>10}}  {{}}"
+    fmt = f"{{:<{width}}}{{:<15}}{{:<20}}{{:>24}}{{:>22}}{{:>9}}{{:>9}}{{:>7}}{{:>11}}{{:>10}}  {{}}"
     yield fmt.format(*head)
     for r in rows:
         us = f"{num(r['us_per_step'], '.1f')} [{num(r['us_low'], '.1f')}, {num(r['us_high'], '.1f')}]"
         ratio = f"{num(r['floor_ratio'], '.2f')} [{num(r['ratio_low'], '.2f')}, {num(r['ratio_high'], '.2f')}]"
         blocks = f"{r['blocks']}" + (f" in {r['passes']} passes" if r.get("passes", 1) > 1 else "") + \
-            (f" ({r['disturbed']} disturbed)" if r["disturbed"] else "")
-        if r["busy"]:
-            blocks += f"  machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun"
+            (f" ({r['disturbed']} disturbed)" if r["disturbed"] else "") + \
+            (f", calls of {r['steps']} steps" if r.get("cell_steps", r.get("steps")) != r.get("steps") else "")
         yield fmt.format(r["implementation"], r["group"], ",".join(map(str, r["size"])), us, ratio,
-                         num(r["gflops"], ".1f"), num(r["peak_share"], ".0%"), num(r["per_call_ms"], ".2f", " ms"),
-                         num(r["one_time_s"], ".2f", " s"), blocks)
-    if gpu_reason:
-        yield f"cuda: no rows ({gpu_reason}); every row above is the CPU"
+                         num(r["gflops"], ".1f"), num(r["peak_share"], ".0%"), num(r.get("cores"), ".2f"),
+                         num(r["per_call_ms"], ".2f", " ms"), num(r["one_time_s"], ".2f", " s"),
+                         blocks + "".join(f"  {n}" for n in row_notes(r)))
+
+
+def row_notes(r) -> list:
+    """What a row's numbers cannot be taken for, in words."""
+    out = []
+    if r["busy"]:
+        out.append(f"machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun")
+    budget = r.get("budget", 1)
+    if r.get("over_budget"):
+        whose = "the floor" if (r.get("floor_cores") or 0) > (r.get("cores") or 0) else "it"
+        used = max(r.get("cores") or 0, r.get("floor_cores") or 0)
+        out.append(f"{whose} used {used:.1f} cores of a {'1-thread' if budget == 1 else f'{budget}-core'} budget: "
+                   "not ranked")
+    if r.get("method_agrees") is False:
+        out.append(f"per step from (T_2S - T_S)/S: {num(r['method_us'], '.1f')} [{num(r['method_low'], '.1f')}, "
+                   f"{num(r['method_high'], '.1f')}] us, not (T_S - T_1)/(S - 1)'s: its per-call cost depends on S")
+    if (r.get("peak_share") or 0) > 1:
+        out.append("above the peak: the peak or this row is mismeasured")
+    return out
 
 
 def num(value, spec, unit="") -> str:

@@ -22,8 +22,9 @@ OUTLIER = 6.0  # a block whose long call took longer than median + OUTLIER x MAD
 SLOWER = 0.10  # ... and more than this share longer than the median is disturbed (on a quiet machine the
 # MAD is a fraction of a percent, and 6 MADs alone flagged a pass that ran 2-5% slower than the others)
 WIDTH = 0.05  # rounds are added until the ratio's interval is within +-WIDTH of its median ...
-MIN_BLOCKS, MAX_BLOCKS = 21, 42  # ... between these many blocks ...
-TIME_CAP = 24.0  # ... or this many seconds
+MIN_BLOCKS, MAX_BLOCKS = 12, 30  # ... between these many blocks ...
+TIME_CAP = 8.0  # ... or this many seconds of blocks after the pilot (per implementation and table)
+OVER = 1.10  # a row whose call or floor used more than this many times its budget's cores is flagged, not ranked
 
 
 def median_interval(values, level=LEVEL) -> tuple:
@@ -59,9 +60,13 @@ def blocks_needed(ratios, width=WIDTH) -> int:
     return int(min(max(math.ceil(n), MIN_BLOCKS), MAX_BLOCKS))
 
 
-def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: float) -> dict:
-    """The speed row of one measurement: blocks are {"t1", "floor", "ts", "busy"} (seconds; the
-    floor over steps - 1 steps; busy: others' share of the machine during the block)."""
+def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: float, budget: int = 1,
+              doubled=()) -> dict:
+    """The speed row of one measurement at a thread budget of `budget` cores: blocks are {"t1",
+    "floor", "ts", "busy"} (seconds; the floor over steps - 1 steps; busy: others' share of the
+    machine during the block), with "t1_cpu", "ts_cpu", "floor_cpu" (CPU seconds of every thread
+    of the timing process) where measured; doubled: per-step costs (T_2S - T_S) / S of the same
+    call, to check (T_S - T_1) / (S - 1) against."""
     ts = np.array([b["ts"] for b in blocks])
     med_ts = float(np.median(ts))
     mad_ts = float(np.median(np.abs(ts - med_ts))) or 1e-12
@@ -84,6 +89,17 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
            "blocks": len(blocks), "disturbed": sum(disturbed), "busy_share": busy_share,
            "busy": busy_share > BUSY_ROW or sum(disturbed) > len(blocks) / 4}
     out["peak_share"] = out["gflops"] / peak_gflops
+    timed_cpu = [b for b in kept if "ts_cpu" in b and "t1_cpu" in b and b["ts"] > b["t1"]]
+    out["cores"] = float(np.median([(b["ts_cpu"] - b["t1_cpu"]) / (b["ts"] - b["t1"]) for b in timed_cpu])) \
+        if timed_cpu else math.nan
+    floors = [b["floor_cpu"] / b["floor"] for b in kept if "floor_cpu" in b and b["floor"] > 0]
+    out["floor_cores"] = float(np.median(floors)) if floors else math.nan
+    out["over_budget"] = bool(out["cores"] > budget * OVER or out["floor_cores"] > budget * OVER)
+    if len(doubled):
+        d, d_lo, d_hi = (v * 1e6 for v in median_interval(doubled))
+        overlap = math.isfinite(d_lo - d_hi) and d_lo <= us_hi and us_lo <= d_hi  # too few samples: no interval
+        out.update(method_us=d, method_low=d_lo, method_high=d_hi,
+                   method_agrees=bool(overlap or abs(d - us) <= WIDTH * us))  # apart by less than the width asked for
     return out
 
 
@@ -92,28 +108,3 @@ def judge(low: float, high: float, goal: float, below: bool = True) -> str:
     if below:
         return "met" if high <= goal else "not met" if low > goal else "cannot tell"
     return "met" if low >= goal else "not met" if high < goal else "cannot tell"
-
-
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
-
-
-def one_thread_each() -> str:
-    """Timings run with one thread per library (BLAS, OpenMP, torch, TensorFlow, XLA), floor and
-    implementations alike. Measured on this 2-vCPU machine, five repeated measurements of 21 blocks
-    each gave x-floor ratios within 1.07x (fast_torch) and 1.03x (numpy_manual) of each other with
-    one thread, against 1.20x and 1.60x with the libraries' default two: threads that wait for each
-    other on two shared cores are where the run-to-run noise came from. Called before any
-    framework starts (their thread pools read these at start-up); returns the setting in words."""
-    import os
-
-    os.environ.update(THREAD_ENV)
-    try:
-        import threadpoolctl
-
-        threadpoolctl.threadpool_limits(1)  # NumPy's OpenBLAS, loaded already
-    except ImportError:
-        pass
-    return "one thread per library (" + ", ".join(f"{k}={v}" for k, v in THREAD_ENV.items() if k != "XLA_FLAGS") + \
-        ", XLA single-threaded)"

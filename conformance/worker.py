@@ -256,7 +256,7 @@ class Server:
             plain = not flip and seed is None
             before = self.settled if self.settled is not None and plain else state.snapshot()
             threads, children = _threads(), _children()
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             try:
                 with state.applied(impl.import_changes):
                     raw = impl.module.train(x, y, cfg)
@@ -269,6 +269,7 @@ class Server:
             else:
                 reply["result"] = self.result(raw)
             reply["seconds"] = time.perf_counter() - began
+            reply["cpu"] = time.process_time() - cpu  # every thread of this process: the cores a call used
             if seed is not None:
                 reply["rngs_after"] = _rng_digest()
             after = state.snapshot()
@@ -488,7 +489,7 @@ def _die_with_parent():
         pass
 
 
-def serve(conn, out, env=None):
+def serve(conn, out, env=None, cores=None):
     """The worker's loop: one request, one answer, until the suite closes the connection."""
     os.setsid()  # its own session: a Ctrl-C at the terminal is the suite's to handle, not the module's
     _die_with_parent()
@@ -496,9 +497,16 @@ def serve(conn, out, env=None):
     os.dup2(out.fileno(), 2)
     out.close()
     os.environ.update(env or {})
+    if cores:  # a timing's worker: held to its thread budget before any framework starts
+        from conformance import budgets
+
+        budgets.hold(cores)
     state.take_baseline()  # extended by each framework's warm-up, before the module is imported
     server = Server()
-    handlers = {"load": server.op_load, "call": server.op_call, "write": server.op_write, "devices": server.op_devices}
+    from conformance.core import matmul
+
+    handlers = {"load": server.op_load, "call": server.op_call, "write": server.op_write, "devices": server.op_devices,
+                "floor": matmul.op_floor, "peak": matmul.op_peak}
     while True:
         try:
             data = conn.recv_bytes()

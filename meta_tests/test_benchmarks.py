@@ -1,5 +1,6 @@
 """The speed family's own machinery: the arithmetic behind its columns, and a real
 `--benchmark-only` run (terminal table, report JSON, pytest-benchmark's save and compare)."""
+import itertools
 import json
 import re
 import subprocess
@@ -9,10 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from conformance import ROOT, timing
+from conformance import ROOT, budgets, results, terminal, timing
 from meta_tests.subprocesses import fresh_env, pytest_cmd
+from tests import test_speed as tests_speed
 from conformance.core import oracle as reference
-from conformance.core import speed
+from conformance.core import matmul, speed
+from implementations.contract import Config
 
 pytestmark = pytest.mark.selftest
 serial = pytest.mark.serial  # timings: the machine to themselves (./run tests runs them after the rest)
@@ -95,13 +98,141 @@ def test_blocks_needed_grows_with_the_spread():
     assert timing.blocks_needed([1.0, 3.0, 0.2, 2.0]) == timing.MAX_BLOCKS
 
 
-def test_one_floor_per_shape_and_depth_mix_in_a_run():
-    """Every implementation of a shape is measured against the same floor (its library chosen once)."""
-    a = speed.floor(4, 5, 6, 3, "float32", [0, 1, 1, 0])
-    assert speed.floor(4, 5, 6, 3, "float32", [1, 0, 0, 1]) is a  # the same mix of depths
-    assert speed.floor(4, 5, 6, 3, "float32", [0, 0, 0, 1]) is not a
-    assert speed.floor(4, 5, 6, 3, "float64", [0, 1, 1, 0]) is not a
-    assert a.library in ("numpy", "torch")
+def test_one_floor_per_shape_depth_mix_and_budget_in_a_run():
+    """Every implementation of a shape is measured against the same floor (its library chosen
+    once, in the budget's worker, among every library installed)."""
+    a = speed.floor(4, 5, 6, 3, "float32", [0, 1, 1, 0], cores=1)
+    assert speed.floor(4, 5, 6, 3, "float32", [1, 0, 0, 1], cores=1) is a  # the same mix of depths
+    assert speed.floor(4, 5, 6, 3, "float32", [0, 0, 0, 1], cores=1) is not a
+    assert speed.floor(4, 5, 6, 3, "float64", [0, 1, 1, 0], cores=1) is not a
+    assert a.library in matmul.installed() and set(a.costs) == set(matmul.installed()) - set(a.failed)
+    timed = a.run(10)
+    assert timed["seconds"] > 0 and 0 < timed["cpu"] <= timed["seconds"] * timing.OVER + 0.01  # held to one core
+
+
+def test_the_floor_runs_the_products_at_every_depth_in_proportion():
+    counted = []
+    floor = matmul.Floor([speed.products(4, 5, 6, 3, d) for d in (0, 2)], [0.75, 0.25], "float32")
+    floor.steps = [lambda d=d: counted.append(d) for d in (0, 2)]
+    floor.run(8)
+    assert counted.count(0) == 6 and counted.count(2) == 2
+
+
+@pytest.mark.parametrize("lib", matmul.installed())
+def test_every_library_of_the_floor_computes_the_products(lib):
+    """A floor that skipped work (a constant folded, an output never computed) would be no floor:
+    each library's products give NumPy's numbers."""
+    rng = np.random.default_rng(1)
+    pairs = [(rng.standard_normal((m, k)).astype("float32"), rng.standard_normal((k, p)).astype("float32"))
+             for m, k, p in speed.products(4, 5, 6, 3)]
+    got = [np.asarray(o) for o in matmul.MAKERS[lib](pairs)()]
+    assert all(np.allclose(g, a @ b, rtol=1e-5, atol=1e-5) for g, (a, b) in zip(got, pairs))
+    assert matmul.peak(64, rounds=1)[lib]["gflops"] > 0
+
+
+HOLD = """
+import sys, threading, time
+import numpy as np
+from conformance import budgets
+budgets.hold(int(sys.argv[1]))
+a = np.ones((300, 300))
+def spin():
+    for _ in range(400):
+        a @ a  # BLAS leaves the GIL: two threads can use two cores
+wall, cpu = time.perf_counter(), time.process_time()
+threads = [threading.Thread(target=spin) for _ in range(2)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print((time.process_time() - cpu) / (time.perf_counter() - wall))
+"""
+
+
+@serial
+@pytest.mark.skipif(len(budgets.allowed()) < 2, reason="one CPU here: there is no second core to keep a budget from")
+def test_a_budget_holds_code_that_tries_to_use_more_cores():
+    """Two threads doing BLAS products: held to one core at the 1-thread budget (affinity, which
+    XLA's flags could not do), free to use two at the all-cores budget."""
+    def cores(k):
+        out = subprocess.run([sys.executable, "-c", HOLD, str(k)], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120, env=fresh_env(default_threads=True))
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout)
+    assert cores(1) <= 1.05
+    assert cores(2) > 1.3
+
+
+FORCED = """
+import json, sys
+from conformance import budgets
+from conformance.core import speed
+print(json.dumps({"forced": budgets.forced(), "blas": budgets.blas(), "unforced": speed.unforced_numpy(1)}))
+"""
+
+
+@serial
+def test_a_forced_blas_kernel_is_named_with_its_cost():
+    """An environment that forces OpenBLAS's oldest kernel: the run names it, names the kernel the
+    CPU would pick without it, and leaves the setting as it found it."""
+    env = dict(fresh_env(default_threads=True), OPENBLAS_CORETYPE="Prescott")
+    out = subprocess.run([sys.executable, "-c", FORCED], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["forced"] == {"OPENBLAS_CORETYPE": "Prescott"}
+    forced_arch = {lib["architecture"] for lib in got["blas"] if lib["internal_api"] == "openblas"}
+    assert got["unforced"]["gflops"] > 0 and got["unforced"]["architecture"] not in forced_arch, got
+    info = {"rates": {"numpy": 10.0}, "forced": got["forced"], "unforced": got["unforced"], "blas": got["blas"]}
+    rows = [{"peak_gflops": 10.0, "peak_library": "numpy", "implementation": "x"}]
+    lines = list(itertools.takewhile(lambda ln: not ln.startswith("implementation"),
+                                     terminal._budget_lines(1, info, rows)))  # the header, before the table
+    assert any("forces a BLAS kernel (OPENBLAS_CORETYPE=Prescott): NumPy does 10 GFLOP/s with it" in ln
+               and got["unforced"]["architecture"] in ln for ln in lines), lines
+
+
+def test_a_row_over_its_budget_is_flagged_and_not_ranked():
+    over = [dict(b, t1_cpu=b["t1"] * 1.9, ts_cpu=b["ts"] * 1.9, floor_cpu=b["floor"]) for b in blocks(9)]
+    row = timing.summarize(over, 500, 26e6, 300.0, budget=1)
+    assert row["cores"] == pytest.approx(1.9) and row["over_budget"]
+    fair = timing.summarize([dict(b, t1_cpu=b["t1"], ts_cpu=b["ts"], floor_cpu=b["floor"]) for b in blocks(9)],
+                            500, 26e6, 300.0, budget=1)
+    assert not fair["over_budget"] and not timing.summarize(over, 500, 26e6, 300.0, budget=2)["over_budget"]
+    assert any("used 1.9 cores of a 1-thread budget: not ranked" in n for n in terminal.row_notes(row))
+    rep = results.Report(["hog", "honest"])
+    rows = [{**row, "implementation": "hog", "group": "tutorial cell", "size": [64, 1000, 100, 10], "budget": 1},
+            {**fair, "implementation": "honest", "group": "tutorial cell", "size": [64, 1000, 100, 10], "budget": 1,
+             "floor_ratio": 2.0, "ratio_low": 1.9, "ratio_high": 2.1}]
+    goals = rep.goals(rows)
+    assert any("fastest" in g and "honest" in g for g in goals), goals  # hog is faster against the floor, unranked
+    assert any("not ranked: hog" in g for g in goals), goals
+
+
+class Paced:
+    """A stand-in implementation whose call takes 10 ms plus `per_step` a step, as timed in its worker."""
+
+    def __init__(self, per_step):
+        self.per_step, self.calls = per_step, []
+
+    def run(self, x, y, cfg, cores=None):
+        self.calls.append(cfg.steps)
+        self.seconds = self.cpu_seconds = 0.01 + self.per_step * cfg.steps
+
+
+def test_a_slow_call_is_timed_at_fewer_steps_and_a_fast_one_at_its_cells():
+    cell = Config(steps=500)
+    assert speed.short_enough(Paced(2e-3), cell, None, None, 1).steps == 150  # 0.3 s of steps, a multiple of 50
+    assert speed.short_enough(Paced(20e-3), cell, None, None, 1).steps == speed.LEAST_STEPS
+    assert speed.short_enough(Paced(0.4e-3), cell, None, None, 1) is cell
+
+
+def test_the_per_step_method_is_checked_against_twice_the_steps():
+    """(T_2S - T_S)/S agrees with (T_S - T_1)/(S - 1) for a call of fixed cost; a call whose fixed
+    cost grows with S (a compiled whole loop that unrolls) is named."""
+    steady = blocks(9)
+    row = timing.summarize(steady, 500, 26e6, 300.0, doubled=[200e-6 * (1 + 0.01 * i) for i in range(-3, 3)])
+    assert row["method_agrees"]
+    row = timing.summarize(steady, 500, 26e6, 300.0, doubled=[260e-6 * (1 + 0.01 * i) for i in range(-3, 3)])
+    assert not row["method_agrees"] and row["method_us"] == pytest.approx(260, rel=0.03)
+    few = timing.summarize(steady, 500, 26e6, 300.0, doubled=[260e-6, 250e-6, 270e-6])  # no 95% interval of 3
+    assert not few["method_agrees"]
+    assert any("(T_2S - T_S)/S" in n for n in terminal.row_notes(row))
 
 
 @serial
@@ -178,15 +309,34 @@ def test_a_benchmark_run_reports_and_saves(tmp_path):
     out, data = benchmark_run(tmp_path, "--benchmark-save=one")
     assert re.search(ROW, out, re.M), out
     assert "cuda: no rows (no GPU: NumPy runs on the CPU only)" in out
-    [row] = data["speed"]
-    assert row["implementation"] == "student" and row["us_low"] <= row["us_per_step"] <= row["us_high"]
-    assert row["ratio_low"] <= row["floor_ratio"] <= row["ratio_high"] and row["blocks"] >= timing.MIN_BLOCKS
-    assert any(re.search(r"goal <= 1.10x: (met|not met|cannot tell)", g) for g in data["speed_goals"])
-    saved = json.loads(next((tmp_path / "storage").rglob("*one.json")).read_text())
-    passes = saved["benchmarks"]  # one benchmark a pass; the row pools them
-    assert len(passes) == row["passes"] > 1
-    assert all(b["extra_info"]["steps"] == STEPS and b["extra_info"]["floor_us"] > 0 for b in passes)
-    assert sum(b["stats"]["rounds"] for b in passes) == row["blocks"]
+    rows = data["speed"]
+    assert [r["budget"] for r in rows] == budgets.budgets()  # a table per thread budget
+    for row in rows:
+        assert row["implementation"] == "student" and row["us_low"] <= row["us_per_step"] <= row["us_high"]
+        assert row["ratio_low"] <= row["floor_ratio"] <= row["ratio_high"]
+        assert row["blocks"] >= min(timing.MIN_BLOCKS, tests_speed.PILOT + row["passes"])
+        assert row["floor_library"] in matmul.installed() and row["method_low"] <= row["method_us"] <= row["method_high"]
+        saved = json.loads(next((tmp_path / "storage").rglob("*one.json")).read_text())
+        passes = [b for b in saved["benchmarks"] if b["extra_info"]["budget"] == row["budget"]]  # one a pass
+        assert len(passes) == row["passes"] > 1
+        assert all(b["extra_info"]["steps"] == b["extra_info"]["cell_steps"] == STEPS for b in passes)
+        assert all(b["extra_info"]["floor_us"] > 0 for b in passes)
+        assert sum(b["stats"]["rounds"] for b in passes) + tests_speed.PILOT == row["blocks"]
+    assert re.search(r"^1 thread: peak \d+ GFLOP/s \((numpy|torch|tensorflow|jax);", out, re.M), out
+    assert any(re.search(r"1 thread: fastest .* \(goal <= 1.10x: (met|not met|cannot tell)\)", g)
+               for g in data["speed_goals"])
+    assert_physical(data)
+
+
+def assert_physical(data):
+    """No row above 100% of its budget's peak, nor over its budget's cores unflagged: the peak is
+    the best rate any library reached at that budget, each measured in the run's JSON."""
+    for row in data["speed"]:
+        peak = data["speed_budgets"][str(row["budget"])]
+        assert row["peak_gflops"] == max(peak["rates"].values()) and row["peak_library"] == max(
+            peak["rates"], key=peak["rates"].get)
+        assert row["gflops"] <= row["peak_gflops"], row
+        assert row["over_budget"] or row["cores"] <= row["budget"] * timing.OVER, row
 
 
 @serial
@@ -194,8 +344,7 @@ def test_a_busy_machine_flags_its_rows(tmp_path):
     """Two processes spinning on these cores during the measurement: the row says so (no timing is
     asserted: only that the disturbance is reported rather than printed as a fact)."""
     out, data = benchmark_run(tmp_path, hog=2)
-    [row] = data["speed"]
-    assert row["busy"], row
+    assert all(row["busy"] for row in data["speed"]), data["speed"]
     assert re.search(r"machine busy during this measurement \(\d+% used by others\): rerun", out), out
     assert any("measured while the machine was busy: rerun" in g for g in data["speed_goals"])
 

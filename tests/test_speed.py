@@ -1,51 +1,44 @@
-"""Speed: pytest-benchmark times each implementation's tutorial cell (`--benchmark-only`).
+"""Speed: pytest-benchmark times each implementation's tutorial cell (`--benchmark-only`), in two
+tables: one thread per library (the repeatable one) and all the cores the suite may use.
 
-Every timing is taken the same way, in blocks (conformance/timing.py): each block runs, back to
-back and in alternating order, the call at 1 step and the floor (the step's products alone) for
-the same number of steps, then pauses for the thread pools to go idle and lets pytest-benchmark
-time the call at the cell's S steps; a meter notes how much of the machine other processes used
-during the block. A pilot of six blocks sizes the measurement: enough blocks for the interval of
-the x-floor ratio to be about +-5% wide, at least 21 and at most 42, within about 24 s. Every
-library runs one thread (conformance/timing.py's one_thread_each says why).
+At each budget the implementation runs in a worker held to it (pinned to that many CPUs, every
+library's pool sized to match: conformance/budgets.py), and the floor (the step's products alone,
+on the fastest library at that budget) and the peak (the best float32 rate of a large product in
+any library) are timed in another worker held the same way (conformance/core/speed.py).
 
-A tutorial cell's blocks are taken in PASSES passes spread over the run: every implementation's
-first pass, then every one's second, and so on (the plugin orders them), and its row pools them
-all. Measured within one process, the same implementation's ratio moved by up to 1.14x from one
-pass to the next a minute later (nn_module 2.83, 2.54, 2.49), as much as it did between runs:
-the machine drifts over minutes in a way the floor, measured in the same blocks, does not
-cancel for code with much per-step Python work. Blocks from three moments average that drift.
+Every timing is taken in blocks (conformance/timing.py): each block runs, in alternating order, the
+call at 1 step and the floor for S - 1 steps, then pytest-benchmark times the call at S steps (the
+cell's, or fewer where they take over speed.CALL_S); wall and CPU time are read inside the workers
+(no transport in them), and a meter notes how much of the machine other processes used. A pilot of
+six such blocks, each also timing the call at 2S steps (to check the per-step cost against
+(T_2S - T_S)/S), sizes the measurement: enough blocks for the x-floor ratio's interval to
+be about +-5% wide, within timing.TIME_CAP seconds.
 
-From the undisturbed blocks: microseconds per step with an interval, the floor, the ratio to it
-with an interval (its parts measured within the same second), GFLOP/s, the share of this
-machine's float32 matmul peak (measured in the same run), what a call costs besides its steps,
-and the first call's one-time cost (imports, compilation, tracing). A row whose blocks saw the
-machine busy says so instead of passing its numbers off as facts.
+A cell's blocks come from PASSES passes spread over the run (every implementation's first pass at
+each budget, then every one's second ...; the plugin orders them), and its row pools them: the
+machine drifts over minutes in a way the floor, measured in the same blocks, does not cancel for
+code with much per-step Python work (docs/speed.md).
 
 `--benchmark-sweep` adds the same measurement, in one pass, at sizes N = D_in = H = D_out = 1 ...
 2048 (conformance/core/speed.py's SWEEP), for the figure speed_sweep.png.
 """
 from dataclasses import dataclass, field
 
-import numpy as np
 import pytest
 
-from conformance import timing
+from conformance import budgets, timing
 from conformance.data import make_data
 from conformance.core import speed
 
 pytestmark = pytest.mark.speed
 PILOT = 6
 PASSES = 3  # a tutorial cell's blocks come from this many passes, spread over the run
-
-
-@pytest.fixture(scope="session")
-def peak():
-    return speed.peak_gflops()
+BUDGETS = budgets.budgets()
 
 
 @dataclass
 class Measurement:
-    """What a cell's first pass set up and every pass measured so far."""
+    """What a cell's first pass set up and every pass measured so far, at one thread budget."""
 
     x: object
     y: object
@@ -53,90 +46,120 @@ class Measurement:
     floor: object
     depths: object
     first: float
+    cores: int
+    cfg: object = None  # the call timed: the cell's, or with fewer steps (speed.short_enough)
     rounds: int = 0  # per pass
     blocks: list = field(default_factory=list)
+    doubled: list = field(default_factory=list)  # the pilot's (T_2S - T_S) / S, seconds a step
     passes: int = 0
+    worker: object = None  # the timing worker of the last pass
 
     def untimed(self, impl, extra: int, reverse: bool) -> dict:
         """A block's untimed part: the 1-step call and the floor over `extra` steps, in alternating
         order, then a pause."""
-        calls = [("t1", lambda: speed.inside(impl, self.x, self.y, self.short)),
-                 ("floor", lambda: speed.timed(lambda: self.floor.run(extra)))]
-        out = {k: fn() for k, fn in (calls[::-1] if reverse else calls)}
-        speed.settle()
+        calls = [("t1", lambda: speed.inside(impl, self.x, self.y, self.short, self.cores)),
+                 ("floor", lambda: self.floor.run(extra))]
+        out = {}
+        for i, (k, fn) in enumerate(calls[::-1] if reverse else calls):
+            got = fn()
+            out[k], out[k + "_cpu"] = got["seconds"], got["cpu"]
+            if i or self.cores > 1:  # at more than one thread, one worker's pools spin while the other's run
+                speed.settle(self.cores)
         return out
 
 
-_MEASURED = {}  # (group, implementation) -> Measurement
+_MEASURED = {}  # (group, cores, implementation) -> Measurement
 
 
-def measure(impl, cfg, benchmark, record_property, peak, group, passes=1):
-    """One of `passes` passes of the measurement of impl's call of cfg; its row pools every pass so far."""
-    key = (group, impl.name)
+def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
+    """One of `passes` passes of the measurement of impl's call of cfg at a thread budget; its row
+    pools every pass so far."""
+    key = (group, cores, impl.name)
     m = _MEASURED.get(key)
     if m is None:
-        m = _MEASURED[key] = start(impl, cfg, passes)
+        m = _MEASURED[key] = start(impl, cfg, passes, cores)
+    timed = m.cfg  # cfg, or the same with fewer steps (speed.short_enough)
     meter, blocks, block = speed.BusyMeter(), [], {}
 
     def setup():  # untimed by pytest-benchmark: the block's 1-step call and floor, then a pause
-        speed.settle()
+        speed.settle(cores)
         meter.mark()
         block.clear()
-        block.update(m.untimed(impl, max(cfg.steps - 1, 1), reverse=len(blocks) % 2 == 1))
+        block.update(m.untimed(impl, max(timed.steps - 1, 1), reverse=len(blocks) % 2 == 1))
 
-    def teardown(*_):
+    def teardown(*_, **__):
         block["busy"] = meter.mark()
-        block["ts"] = impl.seconds  # timed in its worker: the call's transport is not in it
+        block["ts"], block["ts_cpu"] = impl.seconds, impl.cpu_seconds  # timed in its worker: no transport
         blocks.append(dict(block))
 
-    benchmark.group = group
-    benchmark.pedantic(impl.run, args=(m.x, m.y, cfg), setup=setup, teardown=teardown, rounds=m.rounds,
-                       iterations=1, warmup_rounds=1)
-    blocks = blocks[1:]  # the warm-up round's
+    worker = impl.worker(cores)
+    warm = 0 if worker is m.worker else 1  # a new worker (another pass's was stopped) compiles on its first call
+    m.worker = worker
+    benchmark.group = f"{group}, {budgets.name(cores)}"
+    benchmark.pedantic(impl.run, args=(m.x, m.y, timed), kwargs={"cores": cores}, setup=setup, teardown=teardown,
+                       rounds=m.rounds, iterations=1, warmup_rounds=warm)
+    blocks = blocks[warm:]  # the warm-up round's
     m.blocks.extend(blocks)
     m.passes += 1
-    flops = speed.run_flops(cfg, m.x, m.y, m.depths) / cfg.steps
-    row = timing.summarize(m.blocks, cfg.steps, flops, peak)
-    one_time = max(0.0, m.first - float(np.median([b["ts"] for b in m.blocks])))  # below 0 is noise
-    row.update({"steps": cfg.steps, "first_call_s": m.first, "one_time_s": one_time, "passes": m.passes,
-                "peak_gflops": peak, "size": [m.x.shape[0], m.x.shape[1], cfg.hidden, m.y.shape[1]],
-                "dtype": cfg.dtype, "group": group, "floor_library": m.floor.library,
-                "extra_steps": max(cfg.steps - 1, 1)})
+    flops = speed.run_flops(timed, m.x, m.y, m.depths) / timed.steps
+    peak = speed.peak(cores)
+    row = timing.summarize(m.blocks, timed.steps, flops, peak["gflops"], cores, m.doubled)
+    full = (row["per_call_ms"] * 1e-3 + cfg.steps * row["us_per_step"] * 1e-6)  # a warm call of cfg's steps
+    row.update({"steps": timed.steps, "cell_steps": cfg.steps, "first_call_s": m.first,
+                "one_time_s": max(0.0, m.first - full), "passes": m.passes,  # below 0 is noise
+                "peak_gflops": peak["gflops"], "peak_library": peak["library"], "budget": cores,
+                "size": [m.x.shape[0], m.x.shape[1], cfg.hidden, m.y.shape[1]], "dtype": cfg.dtype,
+                "group": group, "floor_library": m.floor.library, "extra_steps": max(timed.steps - 1, 1)})
     benchmark.extra_info.update(row)
     record_property("speed", row)
+    record_property("speed_budget", {"cores": cores, **peak, "floor_costs": m.floor.costs})
 
 
-def start(impl, cfg, passes) -> Measurement:
+def start(impl, cfg, passes, cores) -> Measurement:
     """The first call (its one-time cost), the floor, and a pilot of PILOT blocks that decides how
-    many blocks each pass takes."""
+    many blocks each pass takes and checks the per-step method: each pilot block also times the
+    call at 2S steps, for the per-step cost (T_2S - T_S) / S beside (T_S - T_1) / (S - 1)."""
     x, y = make_data(cfg, 0)
-    res = impl.run(x, y, cfg)  # the first call: imports, compiling, tracing; not in the statistics
+    speed.peak(cores)  # first: in a worker whose floors have not run yet (once a run)
+    res = impl.run(x, y, cfg, cores=cores)  # the first call: imports, compiling, tracing; not in the statistics
     first = impl.seconds
-    floor = speed.floor(x.shape[0], x.shape[1], cfg.hidden, y.shape[1], cfg.dtype, res.get("depths"))
-    short = cfg.replace(steps=1)
-    impl.run(x, y, short)  # a 1-step call may compile a program of its own
-    m = Measurement(x, y, short, floor, res.get("depths"), first)
-    pilot = []
+    timed = speed.short_enough(impl, cfg, x, y, cores)  # a 1-step call may compile a program of its own
+    if timed.steps != cfg.steps:
+        res = impl.run(x, y, timed, cores=cores)  # ... and so may a shorter one; its depths are the floor's
+    floor = speed.floor(x.shape[0], x.shape[1], cfg.hidden, y.shape[1], cfg.dtype, res.get("depths"), cores)
+    short, double = cfg.replace(steps=1), timed.replace(steps=2 * timed.steps)
+    impl.run(x, y, double, cores=cores)  # ... and so may a 2S-step one
+    m = Measurement(x, y, short, floor, res.get("depths"), first, cores, cfg=timed, worker=impl.worker(cores))
+    meter, pilot = speed.BusyMeter(), []
     for i in range(PILOT):
-        speed.settle()
-        b = m.untimed(impl, max(cfg.steps - 1, 1), reverse=i % 2 == 1)
-        b["ts"] = speed.inside(impl, x, y, cfg)
+        speed.settle(cores)
+        meter.mark()
+        b = m.untimed(impl, max(timed.steps - 1, 1), reverse=i % 2 == 1)
+        long = speed.inside(impl, x, y, timed, cores)
+        b["ts"], b["ts_cpu"] = long["seconds"], long["cpu"]
+        speed.settle(cores)  # the 2S call starts from the same pause as the S call
+        b["t2s"] = speed.inside(impl, x, y, double, cores)["seconds"]  # six: the fewest with a 95% interval
+        b["busy"] = meter.mark()
         pilot.append(b)
-    seconds = sum(b["t1"] + b["floor"] + b["ts"] + 0.2 for b in pilot) / len(pilot)
-    rounds = min(timing.blocks_needed([(b["ts"] - b["t1"]) / b["floor"] for b in pilot]),
-                 max(int(timing.TIME_CAP / seconds), 3 * passes))
-    m.rounds = -(-rounds // passes)
+    m.blocks = pilot  # blocks like the passes' (the 2S call after the S one takes nothing from them)
+    m.doubled = [(b["t2s"] - b["ts"]) / timed.steps for b in pilot]
+    seconds = sum(b["t1"] + b["floor"] + b["ts"] + 0.15 for b in pilot) / len(pilot)
+    more = min(timing.blocks_needed([(b["ts"] - b["t1"]) / b["floor"] for b in pilot]) - PILOT,
+               max(int(timing.TIME_CAP / seconds), passes))
+    m.rounds = max(1, -(-more // passes))
     return m
 
 
+@pytest.mark.parametrize("cores", BUDGETS, ids=lambda c: budgets.name(c).replace(" ", ""))
 @pytest.mark.parametrize("part", range(1, PASSES + 1), ids=lambda p: f"pass{p}")
-def test_tutorial_cell(impl, part, benchmark, record_property, peak):
-    measure(impl, impl.config, benchmark, record_property, peak, "tutorial cell", PASSES)
+def test_tutorial_cell(impl, part, cores, benchmark, record_property):
+    measure(impl, impl.config, benchmark, record_property, "tutorial cell", cores, PASSES)
 
 
 @pytest.mark.sweep
+@pytest.mark.parametrize("cores", BUDGETS, ids=lambda c: budgets.name(c).replace(" ", ""))
 @pytest.mark.parametrize("size", speed.SWEEP)
-def test_sweep(impl, size, benchmark, record_property, peak):
+def test_sweep(impl, size, cores, benchmark, record_property):
     cfg = speed.sweep_config(impl.config, size, speed.SWEEP[size])
-    cfg = speed.long_enough(impl, cfg, *make_data(cfg, 0))
-    measure(impl, cfg, benchmark, record_property, peak, f"sweep {size}")
+    cfg = speed.long_enough(impl, cfg, *make_data(cfg, 0), cores)
+    measure(impl, cfg, benchmark, record_property, f"sweep {size}", cores)

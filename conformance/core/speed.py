@@ -7,13 +7,12 @@ loss and update, is O(N H + D_in H), under 1% at the tutorial's size):
                = 2 N H (2 D_in + 3 D_out)          (26.0 MFLOP at 64, 1000, 100, 10)
     dynamic at depth k: 2 N H (2 D_in + 3 D_out + 3 k H)   (three products per use of w_mid)
 """
-import functools
 import os
 import time
 
 import numpy as np
 
-from conformance import isolation
+from conformance import budgets, isolation
 from conformance.timing import PEAK_SIZE
 
 # The size sweep: N = D_in = H = D_out = size, and the step count of its longer run (about a
@@ -46,36 +45,19 @@ def run_flops(cfg, x, y, depths=None) -> float:
     return sum(step_flops(n, d_in, cfg.hidden, d_out, int(k)) for k in depths)
 
 
-def settle(seconds=0.05):
+def settle(cores=1):
     """Wait for the thread pools of whatever ran before to go idle. OpenBLAS's threads spin for
     about 0.1 s after a product, and spinning threads of one library slow another's on these 2
-    cores: measured, fast_torch's step took 395 us right after NumPy runs and 247 us after a pause."""
-    time.sleep(seconds)
+    cores: measured, fast_torch's step took 395 us right after NumPy runs and 247 us after a pause.
+    At one thread per library no pool has threads of its own to spin: a short pause."""
+    time.sleep(0.03 if cores == 1 else 0.12)
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def inside(impl, x, y, cfg) -> float:
-    """Seconds a call spends in train, timed in the implementation's worker (no transport)."""
-    impl.run(x, y, cfg)
-    return impl.seconds
-
-
-def round_times(fn, rounds: int, inner: int = 1) -> list:
-    """Seconds one call of fn takes, one entry per round of inner calls, after a warm-up call
-    (first-touch allocations, thread pools)."""
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return times
+def inside(impl, x, y, cfg, cores=None) -> dict:
+    """{'seconds', 'cpu'} a call spends in train, timed in the implementation's worker held to the
+    budget (no transport)."""
+    impl.run(x, y, cfg, cores=cores)
+    return {"seconds": impl.seconds, "cpu": impl.cpu_seconds}
 
 
 class BusyMeter:
@@ -114,104 +96,123 @@ class BusyMeter:
         return max(0.0, others / max(wall * self.cores, 1e-9))
 
 
+_WORKERS = {}  # cores -> the worker that runs the floors and the peak at that budget
+
+
+def _worker(cores: int):
+    """The timing worker of a budget: held to it exactly as an implementation's is, so that the
+    floor is timed the way the implementation is (inside a worker, on the same pinned cores)."""
+    w = _WORKERS.get(cores)
+    if w is None or not w.alive():
+        w = _WORKERS[cores] = isolation.Worker(cores=cores)
+    return w
+
+
 class Floor:
-    """The floor: the step's matrix products alone, into preallocated outputs, called from Python,
-    no elementwise work. run(steps) runs that many steps of products, at the depths the
-    implementation's run used in their proportions, so that it is timed exactly the way the
-    implementation is: a call of many steps, in the same kind of round, in the same blocks, with
-    the same thread settings.
+    """The floor: the step's matrix products alone, called from Python once a step, at the depths
+    the implementation's run used in their proportions, on the fastest library at the budget
+    (conformance/core/matmul.py chooses it in the budget's worker). run(steps) times that many steps
+    there, wall and CPU time: the same kind of call as the implementation's, in the same blocks."""
 
-    The library is numpy.dot (OpenBLAS), or torch.mm (MKL) where that is faster by more than
-    SWITCH: medians of seven alternating rounds each. Chosen with that margin because a choice
-    made by the better of a few tries flipped between runs (fast_numpy's floor: 359 us with NumPy
-    in one run, 480 us with torch in the next) and moved the ratio by as much as the flip. One
-    floor per shape and depth mix is made in a session (floor()), so every implementation of a
-    shape is measured against the same one. mix: the share of steps at each depth (index = depth)."""
+    def __init__(self, n, d_in, h, d_out, dtype, mix, cores):
+        self.cores = cores
+        depths = [d for d, share in enumerate(mix) if share]
+        self.msg = {"op": "floor", "key": repr((n, d_in, h, d_out, str(dtype), mix)), "dtype": str(dtype), "cores": cores,
+                    "shapes": [products(n, d_in, h, d_out, d) for d in depths], "weights": [mix[d] for d in depths]}
+        made = _worker(cores).request(self.msg, "making the floor", timeout=600)
+        self.library, self.costs, self.failed = made["library"], made["costs"], made["failed"]
 
-    SWITCH = 0.05
-
-    def __init__(self, n, d_in, h, d_out, dtype="float32", mix=(1.0,)):
-        torch = warm_torch()
-        rng = np.random.default_rng(0)
-        candidates = {"numpy": [], "torch": []}
-        self.weights = []
-        for depth, share in enumerate(mix):
-            if not share:
-                continue
-            pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype),
-                      np.empty((m, p), dtype=dtype)) for m, k, p in products(n, d_in, h, d_out, depth)]
-            tensors = [tuple(torch.from_numpy(a) for a in pair) for pair in pairs]
-            candidates["numpy"].append(functools.partial(_numpy_products, pairs))
-            candidates["torch"].append(functools.partial(_torch_products, tensors))
-            self.weights.append(share)
-        times = {lib: [] for lib in candidates}
-        for lib, steps in candidates.items():  # warm both up
-            for step in steps:
-                step()
-        for _ in range(7):
-            for lib, steps in candidates.items():
-                times[lib].append(sum(w * timed(step) for w, step in zip(self.weights, steps)))
-        cost = {lib: float(np.median(t)) for lib, t in times.items()}
-        self.library = "torch" if cost["torch"] < (1 - self.SWITCH) * cost["numpy"] else "numpy"
-        self.steps = candidates[self.library]
-
-    def run(self, steps: int):
-        """steps steps of the products, the depths in their proportions."""
-        for weight, step in zip(self.weights, self.steps):
-            for _ in range(max(1, round(weight * steps))):
-                step()
+    def run(self, steps: int) -> dict:
+        """{'seconds', 'cpu'} of steps steps of the products, timed in the budget's worker."""
+        return _worker(self.cores).request({**self.msg, "steps": int(steps)}, "the floor")
 
 
 _FLOORS = {}
 
 
-def floor(n, d_in, h, d_out, dtype="float32", depths=None) -> Floor:
-    """The session's floor for this shape, precision and mix of depths (made once)."""
+def floor(n, d_in, h, d_out, dtype="float32", depths=None, cores=1) -> Floor:
+    """The session's floor for this shape, precision, mix of depths and budget (made once)."""
     counts = np.bincount(np.asarray(depths, dtype=int)) if depths is not None and len(depths) else np.ones(1)
     mix = tuple(float(c) for c in counts / counts.sum())
-    key = (n, d_in, h, d_out, str(dtype), mix)
+    key = (n, d_in, h, d_out, str(dtype), mix, cores)
     if key not in _FLOORS:
-        _FLOORS[key] = Floor(n, d_in, h, d_out, dtype, mix)
+        _FLOORS[key] = Floor(n, d_in, h, d_out, dtype, mix, cores)
     return _FLOORS[key]
 
 
-def _numpy_products(pairs):
-    for a, b, out in pairs:
-        np.dot(a, b, out=out)
+_PEAKS = {}
 
 
-def _torch_products(tensors):
-    import torch
-
-    for a, b, out in tensors:
-        torch.mm(a, b, out=out)
-
-
-def warm_torch():
-    """torch for the floor and the peak (the suite's own process: no implementation runs in it)."""
-    import torch
-
-    return torch
-
-
-def peak_gflops(rounds=7) -> float:
-    """This machine's float32 matmul rate in GFLOP/s: the best round of torch.mm and numpy.dot
-    on 2048 x 2048 matrices, default threads (a peak is what the machine can do, so the best)."""
-    torch = warm_torch()
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((PEAK_SIZE, PEAK_SIZE), dtype=np.float32) for _ in range(2))
-    out = np.empty((PEAK_SIZE, PEAK_SIZE), dtype=np.float32)
-    ta, tb, tout = (torch.from_numpy(m) for m in (a, b, out))
-    best = min(*round_times(lambda: torch.mm(ta, tb, out=tout), rounds), *round_times(lambda: np.dot(a, b, out=out), rounds))
-    return 2 * PEAK_SIZE ** 3 / best / 1e9
+def peak(cores: int) -> dict:
+    """This machine's float32 matmul peak at a budget: the best rate of a PEAK_SIZE^2 product in
+    any library installed (a peak is what the machine can do), each timed in the budget's worker.
+    {'gflops', 'library', 'rates' {library: GFLOP/s}, 'blas' (threadpoolctl's view of the BLAS
+    libraries, with the kernel each runs), 'forced' (environment settings that force a BLAS kernel),
+    'unforced' (NumPy's rate without them, where they are set: what they cost)}."""
+    if cores not in _PEAKS:
+        got = _worker(cores).request({"op": "peak", "size": PEAK_SIZE, "cores": cores}, "measuring the peak",
+                                     timeout=600)
+        rates = {lib: r["gflops"] for lib, r in got["rates"].items() if "gflops" in r}
+        best = max(rates, key=rates.get) if rates else ""
+        out = {"gflops": rates.get(best, float("nan")), "library": best, "rates": rates, "blas": got["blas"],
+               "errors": {lib: r["error"] for lib, r in got["rates"].items() if "error" in r},
+               "forced": budgets.forced(), "unforced": None}
+        if out["forced"]:
+            out["unforced"] = unforced_numpy(cores)
+        _PEAKS[cores] = out
+    return _PEAKS[cores]
 
 
-def long_enough(impl, cfg, x, y, target_s=0.3, most=1_000_000):
+UNFORCED = """
+import json, time, numpy as np, threadpoolctl
+a = np.random.default_rng(0).standard_normal(({n}, {n}), dtype=np.float32); out = np.empty_like(a)
+np.dot(a, a, out=out); best = float("inf")
+for _ in range(5):
+    t = time.perf_counter(); np.dot(a, a, out=out); best = min(best, time.perf_counter() - t)
+arch = [i.get("architecture") for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+print(json.dumps({{"gflops": 2 * {n} ** 3 / best / 1e9, "architecture": arch[0] if arch else None}}))
+"""
+
+
+def unforced_numpy(cores: int):
+    """NumPy's peak rate at the budget in a fresh interpreter without the environment's forced BLAS
+    kernel: only to say what forcing it costs (every timing keeps the environment as it is)."""
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in budgets.FORCED}
+    env.update(budgets.env(cores))
+    cpus = budgets.allowed()[-cores:]
+    try:
+        proc = subprocess.run([sys.executable, "-c", UNFORCED.format(n=PEAK_SIZE)], env=env, capture_output=True,
+                              text=True, timeout=120, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError, AttributeError):
+        return None
+
+
+CALL_S = 0.3  # a timed call's length: its cell's steps, or fewer where they take longer than this
+LEAST_STEPS = 100  # fewer, and a per-call cost of 0.1 s (tf_graph's Session) swamps the steps
+
+
+def short_enough(impl, cfg, x, y, cores, target_s=CALL_S):
+    """cfg with its step count lowered (if need be, to a multiple of 50, at least LEAST_STEPS) so
+    that a call takes about target_s: the per-step cost does not depend on the step count (each row
+    checks it against twice the steps), and a slow implementation's 500 steps take 1-2 s a block."""
+    t1 = inside(impl, x, y, cfg.replace(steps=1), cores)["seconds"]
+    ts = inside(impl, x, y, cfg, cores)["seconds"]
+    per_step = max(ts - t1, 1e-9) / max(cfg.steps - 1, 1)
+    steps = max(LEAST_STEPS, int(target_s / per_step) // 50 * 50)
+    return cfg.replace(steps=steps) if steps < cfg.steps else cfg
+
+
+def long_enough(impl, cfg, x, y, cores, target_s=CALL_S, most=1_000_000):
     """cfg with its step count raised (if need be) until a call takes about target_s seconds, so
     that the steps, not the per-call costs and noise, make up the longer run's time."""
     while cfg.steps < most:
-        impl.run(x, y, cfg)  # untimed: a compiled implementation compiles for this length here
-        took = inside(impl, x, y, cfg)
+        impl.run(x, y, cfg, cores=cores)  # untimed: a compiled implementation compiles for this length here
+        took = inside(impl, x, y, cfg, cores)["seconds"]
         if took >= target_s / 2:
             break
         cfg = cfg.replace(steps=min(most, cfg.steps * max(2, int(target_s / max(took, 1e-6)))))

@@ -1,0 +1,190 @@
+"""The floor and the peak as a timing worker runs them (conformance/core/speed.py asks for them):
+matrix products in each library installed here, under the worker's thread budget.
+
+The floor of a shape is the step's products alone, called from Python once a step, into
+preallocated outputs where the library allows it, on whichever library does them fastest here.
+The peak is the best float32 rate of a large square product in any of the libraries."""
+import importlib.util
+import time
+
+import numpy as np
+
+LIBRARIES = ("numpy", "torch", "tensorflow", "jax")
+SWITCH = 0.05  # a library replaces the one before it in LIBRARIES only when its median is this much faster
+ROUNDS, STEPS = 7, 8  # a way's cost: the median of ROUNDS rounds of up to STEPS steps (one each flipped the choice)
+
+
+def installed() -> list:
+    return [lib for lib in LIBRARIES if importlib.util.find_spec(lib) is not None]
+
+
+def _numpy(pairs):
+    outs = [np.empty((a.shape[0], b.shape[1]), dtype=a.dtype) for a, b in pairs]
+
+    def step():
+        for (a, b), out in zip(pairs, outs):
+            np.dot(a, b, out=out)
+        return outs
+    return step
+
+
+def _torch(pairs):
+    import torch
+
+    tensors = [(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(np.empty((a.shape[0], b.shape[1]), a.dtype)))
+               for a, b in pairs]
+
+    def step():
+        for a, b, out in tensors:
+            torch.mm(a, b, out=out)
+        return [out for _, _, out in tensors]
+    return step
+
+
+def _tensorflow(pairs):
+    import tensorflow as tf
+
+    args = [tf.constant(m) for pair in pairs for m in pair]  # arguments, not captured: no constant folding
+    fn = tf.function(lambda *t: [tf.matmul(t[i], t[i + 1]) for i in range(0, len(t), 2)])
+
+    def step():
+        return fn(*args)
+    return step
+
+
+def _jax(pairs):
+    import jax
+
+    if any(a.dtype == np.float64 for pair in pairs for a in pair):
+        jax.config.update("jax_enable_x64", True)  # this worker's own: no implementation runs here
+    args = [jax.device_put(m) for pair in pairs for m in pair]
+    fn = jax.jit(lambda *t: [t[i] @ t[i + 1] for i in range(0, len(t), 2)])
+
+    def step():
+        return jax.block_until_ready(fn(*args))
+    return step
+
+
+MAKERS = {"numpy": _numpy, "torch": _torch, "tensorflow": _tensorflow, "jax": _jax}
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _threads(lib: str, n: int):
+    """Set lib's pool to n threads in this process (NumPy's BLAS, torch); None where it is fixed
+    at start-up (TensorFlow, XLA: their pools are the budget's)."""
+    if lib == "numpy":
+        import threadpoolctl
+
+        controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+        return lambda: [c.set_num_threads(n) for c in controller.lib_controllers]
+    if lib == "torch":
+        import torch
+
+        return lambda: torch.set_num_threads(n)
+    return None
+
+
+class Floor:
+    """The step's products at each depth of a mix (weights: the share of steps at each depth),
+    the fastest way this worker's budget allows: each library, and NumPy and torch also at fewer
+    threads than the budget's cores (a budget is a most: small products can run faster on one
+    thread than on two that wait for each other). Each way is timed on its own after a pause (one
+    library's spinning threads slow another's), by the median of ROUNDS rounds of STEPS steps; a way later in the
+    list replaces the best so far only when SWITCH faster (a choice by the best of a few tries
+    flipped between runs and moved every ratio with it)."""
+
+    def __init__(self, shapes_by_depth, weights, dtype, cores=1):
+        rng = np.random.default_rng(0)
+        operands = [[(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype))
+                     for m, k, p in shapes] for shapes in shapes_by_depth]
+        self.weights = list(weights)
+        self.costs, self.failed, ways = {}, {}, {}
+        for lib in installed():
+            try:
+                steps = [MAKERS[lib](pairs) for pairs in operands]
+            except Exception as e:  # noqa: BLE001 - a library that cannot do the products is not a candidate
+                self.failed[lib] = f"{type(e).__name__}: {e}"
+                continue
+            for n in sorted({cores, 1}, reverse=True) if _threads(lib, cores) else [cores]:
+                ways[lib if n == cores else f"{lib} on {n} thread"] = (steps, _threads(lib, n))
+        for way, (steps, threads) in ways.items():
+            if threads:
+                threads()
+            time.sleep(0.15)  # the threads of the way before go idle
+            one = sum(_timed(step) for step in steps)  # warm-up: compiling, first-touch allocations
+            reps = max(1, min(STEPS, int(0.01 / max(one, 1e-9))))  # a large product's one step is long enough
+            rounds = ROUNDS if one < 0.05 else 3  # at 2048^2, a step takes a second
+            self.costs[way] = float(np.median([sum(w * _timed(lambda: [step() for _ in range(reps)])
+                                                   for w, step in zip(self.weights, steps)) / reps
+                                               for _ in range(rounds)]))
+        best = next(iter(self.costs))
+        for way, cost in self.costs.items():
+            if cost < (1 - SWITCH) * self.costs[best]:
+                best = way
+        self.library, (self.steps, self.threads) = best, ways[best]
+
+    def run(self, steps: int) -> dict:
+        """steps steps of the products, the depths in their proportions: wall and CPU seconds."""
+        if self.threads:
+            self.threads()
+        wall, cpu = time.perf_counter(), time.process_time()
+        for weight, step in zip(self.weights, self.steps):
+            for _ in range(max(1, round(weight * steps))):
+                step()
+        return {"seconds": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+
+
+def _square(lib, size):
+    """One float32 size x size product in lib, as a call that waits for its result."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    return MAKERS[lib]([(a, a.copy())])
+
+
+def peak(size: int, rounds: int = 5, cores: int = 1) -> dict:
+    """GFLOP/s of each library's best round of a float32 size x size product (a peak is what the
+    machine can do, so the best) on the budget's threads, with its CPU use in that round; a library
+    that fails says why."""
+    out = {}
+    for lib in installed():
+        try:
+            threads = _threads(lib, cores)
+            if threads:  # a floor may have left it on fewer
+                threads()
+            step = _square(lib, size)
+            step()
+            best, used = float("inf"), 0.0
+            for _ in range(rounds):
+                wall, cpu = time.perf_counter(), time.process_time()
+                step()
+                took = time.perf_counter() - wall
+                if took < best:
+                    best, used = took, (time.process_time() - cpu) / took
+            out[lib] = {"gflops": 2 * size ** 3 / best / 1e9, "cores": used}
+        except Exception as e:  # noqa: BLE001 - said in the table's header, not fatal
+            out[lib] = {"error": f"{type(e).__name__}: {e}"}
+    return out
+
+
+_FLOORS = {}
+
+
+def op_floor(msg) -> dict:
+    """Make (first time) and run a floor: msg has key, shapes by depth, weights, dtype, steps."""
+    key = msg["key"]
+    if key not in _FLOORS:
+        _FLOORS[key] = Floor([[tuple(s) for s in shapes] for shapes in msg["shapes"]], msg["weights"], msg["dtype"],
+                             int(msg.get("cores") or 1))
+    floor = _FLOORS[key]
+    out = floor.run(int(msg["steps"])) if msg.get("steps") else {}
+    return {**out, "library": floor.library, "costs": floor.costs, "failed": floor.failed}
+
+
+def op_peak(msg) -> dict:
+    from conformance import budgets
+
+    return {"rates": peak(int(msg["size"]), cores=int(msg.get("cores") or 1)), "blas": budgets.blas()}
