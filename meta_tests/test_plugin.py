@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import ROOT
+from conformance import ROOT, budgets
 from meta_tests.catalogue import BUGS
 from meta_tests.subprocesses import fresh_env, pytest_cmd
 
@@ -164,11 +164,14 @@ def test_benchmark_only_collects_the_timings_alone():
     proc = pytest_in(ROOT, "tests", "--collect-only", "-q", "--benchmark-only")
     tests = [line for line in proc.stdout.splitlines() if "::" in line]
     assert tests and all(t.startswith("tests/test_speed.py::test_tutorial_cell[") for t in tests), tests[:5]
-    # the passes are spread over the run: every implementation's first pass before any second one
-    passes = [int(re.search(r"-pass(\d+)\]", t)[1]) for t in tests]
-    assert passes == sorted(passes) and len(set(passes)) > 1, tests
-    first = [t for t, p in zip(tests, passes) if p == 1]
-    assert len(first) == 14 and len(tests) == len(first) * len(set(passes)), tests
+    # the passes are spread over the run: every implementation's first pass before any second one,
+    # and within a pass every implementation at one thread budget before the next budget
+    order = [budgets.name(c).replace(" ", "") for c in budgets.budgets()]
+    keys = [re.search(r"-pass(\d+)-(\w+)\]$", t).groups() for t in tests]
+    keys = [(int(p), order.index(b)) for p, b in keys]
+    assert keys == sorted(keys) and len({p for p, _ in keys}) > 1, tests
+    first = [k for k in keys if k[0] == 1]
+    assert len(first) == 14 * len(order) and len(tests) == len(first) * len({p for p, _ in keys}), tests
 
 
 def matrix(data) -> dict:
