@@ -1,16 +1,19 @@
 """The suite's pytest plugin and the machinery it runs on (not the checks themselves: those are tests/).
 
-- plugin.py    options, loading the implementations, parametrising, deselecting, the header
-- loading.py   an implementation under test (Impl): loading, frameworks, the structures it computes
-- isolation.py the worker processes the implementations run in: limits, fault statuses
-- worker.py    what runs in a worker: the import, the calls, the state watched around them
-- wire.py      plain data across the process boundary (no pickle)
-- devices.py   the GPUs a worker's frameworks see
-- state.py     process-wide state: snapshot, compare, restore, the frameworks' warm-up
-- data.py      the suite's data and memory layouts
-- report.py    repro lines, the conformance matrix, HTML/JSON, the live line
-- figures.py   the report's PNGs
-- timing.py    the speed table's statistics (intervals, busy rounds, goals)
+The plugin: plugin.py (options, hooks, parametrising, deselecting, the header), keys.py (the run's
+stash keys), pytest_private.py (the private pytest API, in one place), remote.py (xdist's remote
+workers).
+What --impl names: submissions.py (files, folders, patterns), notebooks.py, imports.py (frameworks
+read from the source), loading.py (found and imported in a worker).
+The process boundary: impl.py (Impl: an implementation's calls and the structures it computes),
+replies.py (what a call's worker answers, made the suite's), pool.py (the workers kept alive),
+isolation.py (a worker process: limits, fault statuses), worker.py (the worker's side), wire.py
+(plain data across the boundary), devices.py (the GPUs a worker's frameworks see), state/
+(process-wide state: the settings per framework, snapshot/diff/restore, generators, warm-up).
+The report: results.py (the run as data), report.py (its hooks), terminal.py, html_report.py,
+panels.py, figures.py, gradebook.py.
+Speed: timing.py (the statistics), budgets.py (thread budgets). data.py: the suite's data.
+The numeric core the check families share is core/ (its own __init__ lists it).
 
 Installed into .venv by `./run` as the `conformance` pytest11 entry point, so that
 `pytest --impl /elsewhere/mine.py` works from any directory.

@@ -1,5 +1,5 @@
 """What an implementation imports, read from its source (never run): the frameworks it uses, and the
-other libraries the suite imports before it watches the module's own import (conformance/state.py)."""
+other libraries the suite imports before it watches the module's own import (conformance/state/)."""
 import ast
 import functools
 import re

@@ -2,7 +2,7 @@
 named once for every module that reads it."""
 import pytest
 
-IMPLS = pytest.StashKey[list]()  # the implementations under test (conformance.loading.Impl)
+IMPLS = pytest.StashKey[list]()  # the implementations under test (conformance.impl.Impl)
 THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
 DESELECTED = pytest.StashKey[dict]()  # reason -> [test ids]
 NOT_IMPLEMENTATIONS = pytest.StashKey[list]()  # files in an --impl folder or pattern that define no train

@@ -17,10 +17,12 @@ import pytest  # noqa: E402
 from conformance import ROOT, isolation, remote  # noqa: E402
 from conformance.keys import DESELECTED, FAILED_IMPORTS, IMPLS, NOT_IMPLEMENTATIONS, STARTED, THREADS  # noqa: E402
 from conformance.submissions import Entry, SpecError, expand  # noqa: E402
-from conformance.loading import (GPU_FRAMEWORKS, ORACLE, STRUCTURES, ImplError, bundled_specs,  # noqa: E402
-                                 distinct_names, frameworks_of, gpu_missing_reason, import_failures, is_implementation,
-                                 load, locate,
-                                 stop_all, structure_id, structure_of)
+from conformance.impl import STRUCTURES, structure_id, structure_of  # noqa: E402
+from conformance.imports import frameworks_of  # noqa: E402
+from conformance.loading import (ORACLE, bundled_specs, distinct_names, import_failures,  # noqa: E402
+                                 is_implementation, load, locate)
+from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason, stop_all  # noqa: E402
+from conformance.replies import ImplError  # noqa: E402
 
 SUITE = ROOT / "tests"
 META = ROOT / "meta_tests"

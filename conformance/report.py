@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance import gradebook, pytest_private
-from conformance.keys import IMPLS, STARTED
+from conformance import ROOT, gradebook, pytest_private
 from conformance.html_report import to_html
+from conformance.impl import Impl
 from conformance.isolation import WorkerFault
-from conformance.loading import GPU_FRAMEWORKS, ROOT, Impl, shown_path
+from conformance.keys import IMPLS, STARTED
+from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason
+from conformance.worker import shown_path
 from conformance.results import FAMILIES, Report, family_of, leak_reason  # noqa: F401 - leak_reason: the plugin's
 from conformance.terminal import matrix_lines, speed_lines, time_lines, why_lines
 
@@ -213,8 +215,6 @@ class Reporter:
 
     def gpu_reason(self) -> str:
         """Why the speed table has no GPU rows ('' if one was available)."""
-        from conformance.loading import gpu_missing_reason
-
         return gpu_missing_reason(set(self.frameworks) or {"torch"})
 
     def pytest_terminal_summary(self, terminalreporter):

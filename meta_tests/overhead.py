@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 
-from conformance import isolation, loading
+from conformance import isolation, loading, pool
+from conformance.imports import frameworks_of
 from conformance.plugin import FRAMEWORK_MODULES
 
 CALLS = 40
@@ -32,14 +33,14 @@ def measure(spec: str, sizes: tuple) -> tuple:
 
 
 def main(specs):
-    isolation.preload(FRAMEWORK_MODULES[f] for s in specs for f in loading.frameworks_of(loading.locate(s)[0])
+    isolation.preload(FRAMEWORK_MODULES[f] for s in specs for f in frameworks_of(loading.locate(s)[0])
                       if f in FRAMEWORK_MODULES)
     for spec in specs:
         for sizes in ((8, 10, 6, 3), (64, 1000, 100, 10)):
             whole, inside = measure(spec, sizes)
             print(f"{spec}  {'x'.join(map(str, sizes))}: {whole:.1f} ms a call, {inside:.1f} ms inside train, "
                   f"{whole - inside:.1f} ms around it")
-    loading.stop_all()
+    pool.stop_all()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conformance.loading import ROOT
+from conformance import ROOT
 from meta_tests.catalogue import BUGS, Bug
 from meta_tests.subprocesses import SET_BY_THIS_RUN
 

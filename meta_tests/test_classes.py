@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from conformance import gradebook, notebooks, panels, remote
-from conformance.loading import ROOT
+from conformance import ROOT
 from conformance.submissions import SpecError, defines_train, expand
 from meta_tests.catalogue import BUGS
 from meta_tests.classroom import notebook

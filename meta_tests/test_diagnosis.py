@@ -5,7 +5,8 @@ import pytest
 
 from conformance import state
 from conformance.data import make_data
-from conformance.loading import STRUCTURES, load, structure_id
+from conformance.impl import STRUCTURES, structure_id
+from conformance.loading import load
 from implementations.contract import Config
 from conformance.core import diagnosis, oracle
 from conformance.core.compare import reference_for

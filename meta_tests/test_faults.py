@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.loading import ROOT
+from conformance import ROOT
 from meta_tests.catalogue import BUGS
 from meta_tests.subprocesses import fresh_env
 

@@ -5,7 +5,7 @@ importing the module; global random generators judged fairly (seeding one or dep
 fails, merely drawing from one is a note).
 
 The suite's baseline is the state at start-up, after each framework's one-time set-up
-(conformance/state.py), and every test starts from it: the plugin puts back whatever a test
+(conformance/state/), and every test starts from it: the plugin puts back whatever a test
 left changed, and says so in that implementation's hygiene cell.
 """
 import numpy as np
@@ -13,7 +13,7 @@ import pytest
 
 from conformance import state  # noqa: F401 - the settings' names (defaults_of)
 from conformance.data import make_data
-from conformance.loading import one_line_error
+from conformance.replies import one_line_error
 from conformance.core.compare import assert_unchanged, fail, inputs_copy, named_arrays
 from conformance.core.start import setup, small_sizes
 

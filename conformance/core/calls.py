@@ -16,7 +16,8 @@ import pytest
 from hypothesis.errors import UnsatisfiedAssumption
 
 from conformance.data import describe, laid_out, make_data
-from conformance.loading import one_line_error, structure_id
+from conformance.impl import structure_id
+from conformance.replies import one_line_error
 from implementations.contract import Config, param_shapes
 from conformance.core import oracle
 from conformance.core.compare import (assert_arrays, assert_losses, assert_unchanged, changed_since, diagnosed, explain, fail,
