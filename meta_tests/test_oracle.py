@@ -81,12 +81,12 @@ def test_oracle_training_matches_torch(model, bias, loss, optimizer):
 
 @pytest.mark.parametrize("model,optimizer,steps", [("two_layer", "adam", 7), ("dynamic", "sgd", 5), ("two_layer", "sgd", 0)])
 def test_a_stored_reference_is_the_computed_one(tmp_path, monkeypatch, model, optimizer, steps):
-    """envelope.py keeps slow references on disk for other processes: what they read back must be
+    """Slow references are kept on disk for other processes (store.py): what they read back must be
     exactly what they would have computed."""
-    from conformance.core import envelope
+    from conformance.core import envelope, store
 
-    monkeypatch.setattr(envelope, "_STORE", [tmp_path])
-    monkeypatch.setattr(envelope, "STORE_AFTER_S", 0.0)
+    monkeypatch.setattr(store, "_STORE", [tmp_path])
+    monkeypatch.setattr(store, "AFTER_S", 0.0)
     monkeypatch.setattr(envelope, "_CACHE", {})
     x, y, cfg, p = small(model, True, "mean", optimizer=optimizer, steps=steps, lr=1e-2, max_depth=2)
     depths = [1, 0, 2, 2, 1][:steps] if model == "dynamic" else None

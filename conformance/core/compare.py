@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from conformance.core import envelope
+from conformance.core import envelope, kinks
 
 
 def tag(impl, cfg, seed=None) -> str:
@@ -142,7 +142,7 @@ def reference_for(got, x, y, cfg):
     """The reference for a call whose result is got: from cfg.init (or the init it reported) and
     cfg.depths (or the depths it reported). Under Adam with unused parameters, the contract's
     convention the run follows (a zero-gradient step, or a skip); where a ReLU input sat within
-    rounding of its kink, the side the run took (conformance/core/envelope.py's at_kinks)."""
+    rounding of its kink, the side the run took (conformance/core/kinks.py)."""
     start = cfg.init if cfg.init is not None else got["init"]
     depths = (cfg.depths if cfg.depths is not None else got.get("depths")) if cfg.model == "dynamic" else None
     ref = envelope.reference(x, y, cfg, start, depths)
@@ -152,7 +152,7 @@ def reference_for(got, x, y, cfg):
             return skip
         ref = skip if envelope.findings(got, skip)[0].step > envelope.findings(got, ref)[0].step else ref
     if envelope.findings(got, ref):
-        return envelope.at_kinks(got, ref, x, y) or ref
+        return kinks.at_kinks(got, ref, x, y) or ref
     return ref
 
 

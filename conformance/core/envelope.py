@@ -18,54 +18,24 @@ whose floor also counts the predictions it is made of (FLOOR_ULPS x u x sum 2 |y
 (|y_pred| + |y|): near a minimum an ulp of y_pred is a large part of a small loss).
 Where the dynamics amplify rounding (Adam, long float32 runs, a ReLU input that sits at a kink)
 the shadows spread and the bound widens by itself; where they do not, it stays at rounding level,
-so that a real bug shows from its first step. The float32 horizon of 50 steps is gone: every
-step is compared.
-
-Margins, measured (python -m meta_tests.margins 25, and --bugs; 2026-11-29). Correct code,
-largest error / spread over every call (25 examples, 52-69 calls each) for step-0 grads,
-losses, final params:
-    numpy_manual 0.78 0.97 0.55     torch_tensors 1.45 1.98 0.86    torch_autograd 1.01 3.93 1.00
-    torch_function 0.98 6.80 0.51   tf_graph 1.52 5.80 0.76         nn_sequential 1.22 3.32 1.08
-    nn_optim 1.60 1.61 0.68         nn_module 1.73 5.55 1.55        nn_dynamic 1.30 3.47 1.00
-    fast_numpy 0.94 2.90 0.99       fast_torch 0.89 10.42 3.53      fast_torch_compile 0.89 1.99 0.88
-    fast_jax 1.00 11.51 1.07        fast_tf_function 0.89 3.51 0.42
-    outside styles: einsum_numpy 1.23 1.59 0.51, tutorial_nn 1.02 3.02 0.90, torch_func 1.78 3.08
-    0.98, jax_style 0.87 5.59 1.16, tf2_eager 1.12 3.76 0.95, student 0.82 0.88 0.69
-The largest, 11.5, is 8.7x under MARGIN. Bugs, largest error / bound at the tutorial cells and
-the two fixed examples: gradient clipping 4.4e3 (the smallest), Adam's eps 1e-7 3.8e6, AMSGrad
-7.6e7, a schedule after 1000 steps 5.3e9, AdamW 5.6e9, swapped betas 2.0e11, all others 1e12 to
-3e14; hard-coded H, D_in from cfg and refused negative strides raise. Adam without bias
-correction, eps inside the root and moments carried over are not reached there (their source's
-cell is SGD) and are caught by the drawn examples; x not converted and aliased results by the
-dtype and re-read checks, not by a distance.
+so that a real bug shows from its first step.
 
 Computed in cfg.dtype, or in more: bounds catch a run that is too far off, not one that is too
-exact, so a float32 run computed in float64 with only its results rounded to float32 passed them.
-exactness() tells it apart by the final parameters: a float32 run rounds every parameter at every
-update, and where the oracle's plain float32 runs end 8 or more ulps away from the float64
-reference, so does any float32 run, entry by entry; a float64 computation ends within half an ulp.
-Measured (python -m meta_tests.margins 20, and 12 for keras_layers and jax_scan, 2026-11-30): over
-the 14 bundled and 8 outside correct modules, the largest share of those entries that a correct
-float32 run left within one ulp is 0.06 (nn_sequential, nn_optim, nn_module; at 4 ulps it was 0.27,
-7 of 26, tutorial_nn, too close); computed in float64 (NumPy and torch, catalogued as
-float64_inside_numpy and float64_inside_torch) it is 1.0 (23707 of 23707 at the tutorial cell). The
-bound, PRECISION_SHARE = 0.9 of at least 16 such entries, lies 15x above the first: were the
-entries independent, a correct run that leaves 6% of them within an ulp would end with 15 of 16
-there with a chance under 1e-17. The same run measured the bounds' margins again: at most 17.0
-(torch_tensors' losses, a 1501-step float64 run), 5.9x under MARGIN.
+exact, so a float32 run computed in float64 with only its results rounded to float32 would pass
+them. exactness() tells it apart by the final parameters: a float32 run rounds every parameter at
+every update, and where the oracle's plain float32 runs end NOISY_ULPS or more ulps from the
+float64 reference, so does any float32 run, entry by entry; a float64 computation ends within half
+an ulp. The margins of MARGIN and PRECISION_SHARE over correct code and under the catalogue's bugs,
+measured, are in docs/tolerances.md (python -m meta_tests.margins reproduces them).
 """
-import hashlib
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from conformance.core import oracle
+from conformance.core import oracle, store
 from conformance.core.start import digest
+
 
 U = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}
 SHADOWS = 4
@@ -140,86 +110,13 @@ def reference(x, y, cfg, start: dict, depths=None, unused: str = "step") -> Refe
         if len(_CACHE) > 64:
             _CACHE.pop(next(iter(_CACHE)))
         as_run = cfg.replace(init=start, depths=depths)
-        _CACHE[key] = _stored(key, as_run, unused) or _reference(x64, y64, cfg, base, start, depths, unused, key)
+        stored = store.load(key)
+        _CACHE[key] = (Reference(as_run, *stored, unused) if stored is not None
+                       else _reference(x64, y64, cfg, base, start, depths, unused, key))
     return _CACHE[key]
 
 
 _CACHE = {}  # references shared by the checks (and implementations) that start alike
-
-
-# A reference that takes long to compute (a tutorial cell: 500 steps at 64x1000x100x10, four
-# shadows, ~1 s a run) is also kept on disk, so that the other xdist worker and the suite's own
-# self-tests (which run the suite again in fresh sessions) read it instead: arrays only
-# (np.load without pickle), in a folder of this user's, under the hash of the code that computes
-# them (oracle.py, envelope.py), so a change of either starts afresh.
-STORE_AFTER_S = 0.25
-
-
-def _store_dir():
-    here = Path(__file__).parent
-    code = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("oracle.py", "envelope.py"))).hexdigest()[:16]
-    top = Path(tempfile.gettempdir()) / f"nn-conformance-references-{os.getuid()}"
-    try:
-        top.mkdir(mode=0o700, exist_ok=True)
-        if top.stat().st_uid != os.getuid() or top.stat().st_mode & 0o077:
-            return None  # not ours alone: not to be trusted
-        (top / code).mkdir(exist_ok=True)
-        for old in top.iterdir():
-            if old.name != code:  # references of other code
-                shutil.rmtree(old, ignore_errors=True)
-    except OSError:
-        return None
-    return top / code
-
-
-_STORE = []  # [the folder, or None], found once
-
-
-def _path(key):
-    if not _STORE:
-        _STORE.append(_store_dir())
-    return None if _STORE[0] is None else _STORE[0] / f"{key[0][:40]}-{key[1]}-{key[2]}.npz"
-
-
-def _stored(key, as_run, unused):
-    path = _path(key)
-    if path is None or not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            flat = {k: f[k] for k in f.files}
-    except (OSError, ValueError):
-        return None
-    tree = {}
-    for name, value in flat.items():
-        *parents, leaf = name.split("/")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value if value.ndim else float(value)
-    for part in ("run", "spread"):
-        for kind in ("grads", "params"):
-            tree[part].setdefault(kind, {})
-    return Reference(as_run, tree["run"], tree["spread"], unused)
-
-
-def _store(key, ref: "Reference"):
-    path = _path(key)
-    if path is None:
-        return
-    flat = {}
-    for part, tree in (("run", ref.run), ("spread", ref.spread)):
-        for kind, value in tree.items():
-            if isinstance(value, dict):
-                flat.update({f"{part}/{kind}/{k}": np.asarray(v) for k, v in value.items()})
-            else:
-                flat[f"{part}/{kind}"] = np.asarray(value)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, **flat)
-        os.replace(tmp, path)  # whole or not at all, whichever worker writes first
-    except OSError:
-        pass
 
 
 @np.errstate(all="ignore")
@@ -237,7 +134,7 @@ def overflow(x, y, cfg, start: dict, depths=None) -> tuple:
 @np.errstate(over="ignore", invalid="ignore")
 def _reference(x64, y64, cfg, base, start, depths, unused, key=None):
     began = time.perf_counter()
-    ref = _run(x64, y64, base, unused)
+    ref = oracle_run(x64, y64, base, unused)
     # shadow 0 is the oracle in cfg.dtype: in float64 that is the reference itself
     shadows = [ref if k == 0 and cfg.dtype == "float64" else _shadow(k, x64, y64, cfg, base, unused)
                for k in range(SHADOWS)]
@@ -250,12 +147,12 @@ def _reference(x64, y64, cfg, base, start, depths, unused, key=None):
         spread["noise"] = {k: np.minimum(*(np.abs(s["params"][k] - v) for s in shadows[:2]))
                            for k, v in ref["params"].items()}
     out = Reference(cfg.replace(init=start, depths=depths), ref, spread, unused)
-    if key is not None and time.perf_counter() - began > STORE_AFTER_S:
-        _store(key, out)
+    if key is not None and time.perf_counter() - began > store.AFTER_S:
+        store.save(key, ref, spread)
     return out
 
 
-def _run(x, y, cfg, unused, jitter=oracle.exact, constants_in_dtype=False, flips=None, pres=None):
+def oracle_run(x, y, cfg, unused, jitter=oracle.exact, constants_in_dtype=False, flips=None, pres=None):
     sensitivity = []
     res = oracle.train(x, y, cfg, unused=unused, jitter=jitter, constants_in_dtype=constants_in_dtype,
                        record=sensitivity, flips=flips, pres=pres)
@@ -308,7 +205,7 @@ def _shadow(k, x64, y64, cfg, base, unused):
         x, y = x[perms["n"]][:, perms["in"]], y[perms["n"]][:, perms["out"]]
         start = permute(start, perms)
     jitter = rounding(rng, dtype, 1 if k == 2 else -1) if k >= 2 else oracle.exact
-    run = _run(x, y, base.replace(init=start, dtype=cfg.dtype), unused, jitter, constants_in_dtype=k >= 2)
+    run = oracle_run(x, y, base.replace(init=start, dtype=cfg.dtype), unused, jitter, constants_in_dtype=k >= 2)
     if perms is not None:
         run["params"] = permute(run["params"], perms, inverse=True)
         run["grads"] = permute(run["grads"], perms, inverse=True) if run["grads"] else {}
@@ -329,110 +226,6 @@ def permute(params: dict, perms: dict, inverse: bool = False) -> dict:
             p = np.argsort(perms[dim]) if inverse else perms[dim]
             a = np.take(a, p, axis=axis)
         out[name] = a
-    return out
-
-
-# ----------------------------------------------------------------- ReLU inputs at a kink
-
-KINK_RUNS = 6  # oracle runs one disagreement may spend looking for a kink that explains it
-KINK_DEPTH = 3  # kinks in a row
-KINK_LOOKBACK = 2  # a side taken at step s shows in the loss of step s + 1: look that far back
-
-
-def at_kinks(got, ref: Reference, x, y, depth: int = 0):
-    """A reference that explains got by ReLU inputs that sat within rounding of 0: where one did
-    (in the oracle, |input| within MARGIN times what rounding moved it in a shadow), a correct
-    implementation may take either side, and from there on follows another path. Looks at the
-    steps just before the first disagreement, tries the other side there (the kinks of a step all
-    together, then each alone), and returns the reference of the first such path got follows
-    (None if none does)."""
-    found = findings(got, ref)
-    if not found or depth >= KINK_DEPTH or found[0].kind in ("length", "loss0", "precision"):
-        return None
-    first = found[0]
-    last = 0 if first.kind == "grads" else min(first.step, ref.cfg.steps) - 1
-    if last < 0:
-        return None
-    cfg = ref.cfg
-    x64, y64 = (np.asarray(a).astype(cfg.dtype).astype(np.float64) for a in (x, y))
-    steps = range(max(0, last - KINK_LOOKBACK + 1), last + 1)
-    near = _near_kinks(x64, y64, cfg, ref, steps)
-    full = cfg.replace(init=to64(cfg.init), dtype="float64")
-    runs = 0
-    for step in sorted(near, reverse=True):
-        options = [near[step]] + ([] if _count(near[step]) == 1 else _singles(near[step])[:3])
-        for flip in options:
-            if runs >= KINK_RUNS:
-                return None
-            runs += 1
-            flips = {**ref.flips, step: flip}
-            horizon = min(cfg.steps, max(first.step, last + 1) + 3)  # enough to see whether it explains the first one
-            with np.errstate(over="ignore", invalid="ignore"):
-                short = _run(x64, y64, _first(full, horizon), ref.unused, flips=flips)
-            partial = Reference(_first(cfg, horizon), short, _cut(ref.spread, horizon), ref.unused, flips)
-            if any(f.kind != "params" for f in findings(_cut_result(got, horizon), partial)):
-                continue
-            with np.errstate(over="ignore", invalid="ignore"):
-                branch = Reference(cfg, _run(x64, y64, full, ref.unused, flips=flips), ref.spread, ref.unused, flips)
-            rest = findings(got, branch)
-            if not rest:
-                return branch
-            if rest[0].step > first.step:
-                return at_kinks(got, branch, x, y, depth + 1)
-    return None
-
-
-def _first(cfg, steps: int):
-    """cfg for the first `steps` steps of its run (depths, when given, cut to match)."""
-    return cfg.replace(steps=steps, depths=None if cfg.depths is None else tuple(cfg.depths)[:steps])
-
-
-def _cut(spread, steps):
-    return {"losses": spread["losses"][:steps], "grads": spread["grads"], "params": spread["params"]}
-
-
-def _cut_result(got, steps):
-    return {"losses": np.asarray(got["losses"], dtype=np.float64)[:steps], "grads": got.get("grads"),
-            "params": got.get("params")}
-
-
-def _near_kinks(x64, y64, cfg, ref, steps) -> dict:
-    """{step: {ReLU index: boolean array}}: at the given steps, the ReLU inputs within rounding reach of 0."""
-    wanted = set(steps)
-    base = _first(cfg.replace(init=to64(cfg.init), dtype="float64"), max(wanted) + 1)
-    pres_ref, pres_shadow = {s: None for s in wanted}, {s: None for s in wanted}
-    _run(x64, y64, base, ref.unused, flips=ref.flips, pres=pres_ref)
-    dtype = np.dtype(cfg.dtype)
-    jitter = rounding(np.random.default_rng([3, 2027]), dtype)
-    with np.errstate(over="ignore", invalid="ignore"):
-        _run(x64.astype(dtype), y64.astype(dtype), base.replace(init={k: v.astype(dtype) for k, v in base.init.items()},
-                                                                 dtype=cfg.dtype),
-             ref.unused, jitter, True, flips=ref.flips, pres=pres_shadow)
-    u = U[cfg.dtype]
-    out = {}
-    for step in wanted:
-        masks = {}
-        for i, (z, w) in enumerate(zip(pres_ref[step], pres_shadow[step])):
-            reach = MARGIN * np.abs(z - w.astype(np.float64)) + FLOOR_ULPS * u * np.abs(z).max()
-            near = np.abs(z) <= reach
-            if near.any():
-                masks[i] = near
-        if masks:
-            out[step] = masks
-    return out
-
-
-def _count(masks) -> int:
-    return int(sum(m.sum() for m in masks.values()))
-
-
-def _singles(masks) -> list:
-    out = []
-    for i, m in masks.items():
-        for flat in np.flatnonzero(m):
-            one = np.zeros_like(m)
-            one.flat[flat] = True
-            out.append({i: one})
     return out
 
 
