@@ -4,7 +4,7 @@ and the one line that names a call or an error."""
 import numpy as np
 import pytest
 
-from conformance.worker import one_line
+from conformance.errors import one_line
 from implementations.contract import RESULT_KEYS, Config
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from conformance import ROOT, gradebook, pytest_private
+from conformance.errors import shown_path
 from conformance.html_report import to_html
 from conformance.impl import Impl
 from conformance.isolation import WorkerFault
 from conformance.keys import IMPLS, STARTED
 from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason
-from conformance.worker import shown_path
 from conformance.results import FAMILIES, Report, family_of, leak_reason  # noqa: F401 - leak_reason: the plugin's
 from conformance.terminal import matrix_lines, speed_lines, time_lines, why_lines
 

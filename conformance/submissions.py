@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import notebooks
-from conformance.worker import shown_path
+from conformance.errors import shown_path
 
 SUFFIXES = (".py", notebooks.SUFFIX)
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".git", ".venv", "venv", "node_modules", ".hypothesis"}

@@ -8,7 +8,7 @@ from conformance.data import make_data
 from conformance.impl import STRUCTURES, structure_id
 from conformance.loading import load
 from implementations.contract import Config
-from conformance.core import diagnosis, oracle
+from conformance.core import diagnosis, oracle, variants
 from conformance.core.compare import reference_for
 from conformance.core.start import setup, small_sizes
 
@@ -28,7 +28,7 @@ def call(structure, steps=6):
 def test_the_variant_without_a_bug_is_the_oracle(structure):
     x, y, cfg = call(structure)
     want = oracle.train(x, y, cfg)
-    got = diagnosis.variant(x, y, cfg, cfg.init, cfg.depths, cfg.steps, {})
+    got = variants.variant(x, y, cfg, cfg.init, cfg.depths, cfg.steps, {})
     assert np.allclose(got["losses"], want.losses, rtol=1e-13, atol=0)
     for k in want.params:
         assert np.allclose(got["params"][k], want.params[k], rtol=1e-12, atol=1e-15), k
@@ -47,10 +47,10 @@ def test_every_hypothesis_changes_the_numbers_somewhere(optimizer):
             x, y, cfg = call(structure, steps=6)
             cfg = cfg.replace(batch=cfg.batch + 1, steps=30, depths=(cfg.depths * 5) if cfg.depths else None,
                               init={k: v * scale / 0.5 for k, v in cfg.init.items()})
-            plain = diagnosis.variant(x, y, cfg, cfg.init, cfg.depths, cfg.steps, {})
+            plain = variants.variant(x, y, cfg, cfg.init, cfg.depths, cfg.steps, {})
             for hyp in diagnosis.candidates(cfg, x, y, cell_lr=1e-2) + diagnosis.schedule_candidates(3):
                 seen.add(hyp.name)
-                run = diagnosis.variant(x, y, cfg, cfg.init, cfg.depths, cfg.steps, hyp.options)
+                run = variants.variant(x, y, cfg, cfg.init, cfg.depths, cfg.steps, hyp.options)
                 same = np.allclose(np.nan_to_num(run["losses"]), plain["losses"], rtol=1e-9) and all(
                     np.allclose(run[kind][k], plain[kind][k], rtol=1e-9) for kind in ("grads", "params")
                     for k in plain[kind])
@@ -79,4 +79,4 @@ def test_a_misspelt_option_fails_where_the_hypothesis_is_made():
     """An option the variant oracle does not know would silently mean "no bug": it is a TypeError."""
     with pytest.raises(TypeError, match="lr_sacle"):
         diagnosis.Hypothesis("the learning rate is halved", "use cfg.lr", {"lr_sacle": 0.5})
-    assert diagnosis.Hypothesis("a", "b", {"lr_scale": 0.5}).options == diagnosis.Variant(lr_scale=0.5)
+    assert diagnosis.Hypothesis("a", "b", {"lr_scale": 0.5}).options == variants.Variant(lr_scale=0.5)

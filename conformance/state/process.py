@@ -92,7 +92,8 @@ def interpreter():
 PATCHABLE = ("builtins", "numpy", "numpy.linalg", "json", "struct", "io", "conformance.wire", "conformance.state",
              *(f"conformance.state.{m}" for m in ("values", "process", "frameworks", "changes", "generators", "warmup",
                                                    "defaults")),
-             "conformance.worker", "implementations.contract")  # what the worker's own answers rest on
+             "conformance.worker", "conformance.importer", "conformance.watch", "conformance.errors",
+             "implementations.contract")  # what the worker's own answers rest on
 
 
 def _attributes(builtins) -> dict:
