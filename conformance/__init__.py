@@ -1,7 +1,7 @@
 """The suite's pytest plugin and the machinery it runs on (not the checks themselves: those are tests/).
 
-The plugin: plugin.py (options, hooks, parametrising, deselecting, the header), keys.py (the run's
-stash keys), pytest_private.py (the private pytest API, in one place), remote.py (xdist's remote
+The plugin: plugin.py (options, hooks, parametrising, the header), selection.py (what applies,
+deselected with its reason, and the order), keys.py (the run's stash keys), pytest_private.py (the private pytest API, in one place), remote.py (xdist's remote
 workers).
 What --impl names: submissions.py (files, folders, patterns), notebooks.py, imports.py (frameworks
 read from the source), loading.py (found and imported in a worker).
