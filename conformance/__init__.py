@@ -19,6 +19,11 @@ The numeric core the check families share is core/ (its own __init__ lists it).
 Installed into .venv by `./run` as the `conformance` pytest11 entry point, so that
 `pytest --impl /elsewhere/mine.py` works from any directory.
 """
+import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # a checkout's top; installed, the folder the packages are in
+_spec = importlib.util.find_spec("conformance.suite")  # the check families, as the package maps tests/
+SUITE = Path(_spec.origin).parent if _spec is not None and _spec.origin else ROOT / "tests"
+INSTALLED = SUITE != ROOT / "tests"  # from a wheel: no checkout, no pytest.ini
+HOME = Path.cwd() if INSTALLED else ROOT  # where reports/ and .hypothesis/ go

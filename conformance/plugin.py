@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 
 import pytest  # noqa: E402
 
-from conformance import ROOT, isolation, remote, selection  # noqa: E402
+from conformance import HOME, INSTALLED, ROOT, SUITE, isolation, remote, selection  # noqa: E402
 from conformance.keys import DESELECTED, FAILED_IMPORTS, IMPLS, NOT_IMPLEMENTATIONS, STARTED, THREADS  # noqa: E402
 from conformance.submissions import Entry, SpecError, expand  # noqa: E402
 from conformance.impl import STRUCTURES, structure_id, structure_of  # noqa: E402
@@ -23,7 +23,6 @@ from conformance.loading import (ORACLE, bundled_specs, distinct_names, import_f
 from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason, stop_all  # noqa: E402
 from conformance.replies import ImplError  # noqa: E402
 
-SUITE = ROOT / "tests"
 DEFAULT_EXAMPLES = 6
 
 MARKERS = {
@@ -37,6 +36,12 @@ MARKERS = {
     "replay": "runs the domain family on the --replay example only",
 }
 FRAMEWORK_MODULES = {"torch": "torch._dynamo", "tensorflow": "tensorflow", "keras": "keras", "jax": "jax"}  # preloaded
+FILTERS = (  # warnings of the libraries' own that say nothing about the code under test
+    "ignore:Benchmarks are automatically disabled because xdist plugin is active",
+    "ignore::DeprecationWarning:tensorflow.*",
+    "ignore::DeprecationWarning:keras.*",
+    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning",
+)
 TAG_WORDS = ("warmup", "autograd", "nn", "fast", "numpy", "torch", "tensorflow", "jax", "reference")
 
 
@@ -84,7 +89,7 @@ def pytest_addoption(parser):
 
 def active(config) -> bool:
     """Whether this run is the suite's (any other pytest run in this environment is left alone)."""
-    return bool(config.getoption("impl", None)) or config.rootpath == ROOT
+    return bool(config.getoption("impl", None)) or (config.rootpath == ROOT and not INSTALLED)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -97,7 +102,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
         return
     from conformance.pytest_private import take_ini
 
-    take_ini(early_config, ROOT / "pytest.ini", ROOT, ns)
+    if INSTALLED:  # from a wheel: no ini, and the installed package as rootdir
+        take_ini(early_config, None, SUITE.parent, ns)
+    else:
+        take_ini(early_config, ROOT / "pytest.ini", ROOT, ns)
 
 
 def pytest_configure(config):
@@ -107,6 +115,8 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {text}")
     for word in TAG_WORDS:
         config.addinivalue_line("markers", f"{word}: implementations tagged {word!r} in their TAGS")
+    for line in FILTERS:
+        config.addinivalue_line("filterwarnings", line)
     if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: the groups still mark the tests
         config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist runs in one worker")
     if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR and config.invocation_params.dir != ROOT:
@@ -206,7 +216,7 @@ def _register_profiles():
     settings.register_profile("conformance-seeded", parent=settings.get_profile("conformance"), derandomize=False)
     settings.register_profile("deep", parent=base, derandomize=False, deadline=None, max_examples=200,
                               suppress_health_check=quiet, report_multiple_bugs=False,
-                              database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")))
+                              database=DirectoryBasedExampleDatabase(str(HOME / ".hypothesis" / "examples")))
 
 
 def pytest_sessionstart(session):

@@ -4,14 +4,16 @@ PYTEST_CHECKED = "9.2.0"
 
 
 def take_ini(early_config, ini_path, root, args_namespace) -> None:
-    """Make pytest use the suite's rootdir and ini after it chose its own from the command line's
-    paths (`pytest --impl /elsewhere/mine.py`, started anywhere)."""
+    """Make pytest use the suite's rootdir and ini (None: no ini at all) after it chose its own from
+    the command line's paths (`pytest --impl /elsewhere/mine.py`, started anywhere)."""
+    import os
+
     from _pytest.config.findpaths import determine_setup
 
     rootpath, inipath, inicfg, ignored = determine_setup(
-        inifile=str(ini_path), override_ini=args_namespace.override_ini, args=[str(root)],
+        inifile=str(ini_path or os.devnull), override_ini=args_namespace.override_ini, args=[str(root)],
         rootdir_cmd_arg=str(root), invocation_dir=early_config.invocation_params.dir)
-    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
+    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, ini_path and inipath, inicfg
     early_config._inicache.clear()
     args_namespace.confcutdir = str(root)
 

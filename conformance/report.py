@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import ROOT, gradebook, pytest_private
+from conformance import HOME, ROOT, gradebook, pytest_private
 from conformance.errors import shown_path
 from conformance.html_report import to_html
 from conformance.impl import Impl
@@ -261,7 +261,7 @@ class Reporter:
             return ""
         from conformance import figures as draw
 
-        outdir = ROOT / "reports" if option is None else Path(option).resolve()
+        outdir = HOME / "reports" if option is None else Path(option).resolve()
         outdir.mkdir(parents=True, exist_ok=True)
         figures = {"files": {}}
         if self.report.runs and len(self.report.runs) <= draw.MOST:

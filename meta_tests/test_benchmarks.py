@@ -312,8 +312,12 @@ def test_a_benchmark_run_reports_and_saves(tmp_path):
     rows = data["speed"]
     assert [r["budget"] for r in rows] == budgets.budgets()  # a table per thread budget
     for row in rows:
-        assert row["implementation"] == "student" and row["us_low"] <= row["us_per_step"] <= row["us_high"]
-        assert row["ratio_low"] <= row["floor_ratio"] <= row["ratio_high"]
+        assert row["implementation"] == "student"
+        if row["us_low"] is None:  # too few undisturbed blocks for an interval (a busy machine): the row says so
+            assert row["busy"] and row["disturbed"] > 0 and row["ratio_low"] is None, row
+        else:
+            assert row["us_low"] <= row["us_per_step"] <= row["us_high"]
+            assert row["ratio_low"] <= row["floor_ratio"] <= row["ratio_high"]
         assert row["blocks"] >= min(timing.MIN_BLOCKS, tests_speed.PILOT + row["passes"])
         assert row["floor_library"] in matmul.installed() and row["method_low"] <= row["method_us"] <= row["method_high"]
         saved = json.loads(next((tmp_path / "storage").rglob("*one.json")).read_text())
