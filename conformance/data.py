@@ -1,4 +1,6 @@
 """The suite's data: x and y as the contract describes them, and the memory layouts they may come in."""
+import hashlib
+
 import numpy as np
 
 LAYOUTS = ("C", "fortran", "strided", "reversed")  # each may also be read-only
@@ -57,3 +59,19 @@ def describe(a: np.ndarray) -> str:
     else:
         kind = f"strided view {a.strides}"
     return f"{a.shape} {a.dtype} {kind}" + ("" if a.flags.writeable else ", read-only")
+
+
+def digest(x, y, cfg) -> str:
+    """A fingerprint of a call's inputs (x, y and every field of cfg, its init's arrays too)."""
+    h = hashlib.sha256()
+    for a in (x, y):
+        h.update(repr((a.shape, str(a.dtype))).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    for name, value in cfg.asdict().items():
+        if name == "init" and value is not None:
+            for k in sorted(value):
+                h.update(k.encode())
+                h.update(np.ascontiguousarray(value[k]).tobytes())
+        else:
+            h.update(f"{name}={value!r};".encode())
+    return h.hexdigest()

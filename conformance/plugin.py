@@ -22,6 +22,8 @@ from conformance.loading import (ORACLE, bundled_specs, distinct_names, import_f
                                  is_implementation, load, locate)
 from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason, stop_all  # noqa: E402
 from conformance.replies import ImplError  # noqa: E402
+from conformance import report as report_hooks  # noqa: E402
+from conformance.report import Reporter, leak_reason, reproduce  # noqa: E402
 
 DEFAULT_EXAMPLES = 6
 
@@ -121,10 +123,8 @@ def pytest_configure(config):
         config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist runs in one worker")
     if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR and config.invocation_params.dir != ROOT:
         config.args = [str(SUITE)]  # run from elsewhere: the suite, wherever it was started
-    from conformance import report
-
-    if not config.pluginmanager.is_registered(report):
-        config.pluginmanager.register(report, "conformance-report-hooks")  # repro lines, in xdist workers too
+    if not config.pluginmanager.is_registered(report_hooks):
+        config.pluginmanager.register(report_hooks, "conformance-report-hooks")  # repro lines, in xdist workers too
     if not config.pluginmanager.has_plugin("conformance-quiet"):
         config.pluginmanager.register(Quiet(), "conformance-quiet")
     if not config.pluginmanager.has_plugin("pytester"):
@@ -167,8 +167,6 @@ def pytest_configure(config):
     config.stash[NOT_IMPLEMENTATIONS] = found.not_implementations
     config.stash[DESELECTED] = {}
     if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
-        from conformance.report import Reporter
-
         reporter = Reporter(config, impls, config.stash[DESELECTED], found.not_implementations)
         config.pluginmanager.register(reporter, "conformance-report")
 
@@ -337,8 +335,6 @@ def pytest_runtest_makereport(item, call):
     report = yield
     impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
     if call.when == "teardown" and active(item.config) and getattr(impl, "leaks", None):
-        from conformance.report import leak_reason, reproduce
-
         left, stay = [], []
         for changes, stuck in impl.leaks:
             left += [c for c in changes if c not in left]

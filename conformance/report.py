@@ -69,7 +69,8 @@ def command(config, path, name, impl=None) -> str:
 def reproduce(item, impl) -> str:
     """The command that reruns item alone."""
     name = item.name if item.cls is None else f"{item.cls.__name__}::{item.name}"
-    return command(item.config, Path(item.path).relative_to(ROOT), name, impl)
+    path = Path(item.path).resolve()
+    return command(item.config, path.relative_to(ROOT) if path.is_relative_to(ROOT) else path, name, impl)
 
 
 _SEEN = {}  # id(impl) -> its Impl.trained when the last report took its share

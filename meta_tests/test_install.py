@@ -1,6 +1,7 @@
 """The suite as a wheel: built from the project, installed without a checkout (not editable), it
 runs `pytest --impl mine.py` from any directory, passes a correct module and fails a broken one."""
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -53,12 +54,19 @@ def test_an_installed_suite_judges_a_module_without_a_checkout(installed, tmp_pa
     (tmp_path / "student.py").write_text(student.read_text())
     (tmp_path / "buggy.py").write_text(bug.text())
     proc = run_installed(installed, tmp_path, "--impl", "student.py", "--impl", "buggy.py", "-p", "no:xdist",
-                         "-k", "contract or gradients")
+                         "-k", "contract or gradients or domain")
     out = proc.stdout
     assert proc.returncode == 1, out[-3000:] + proc.stderr[-2000:]
     assert f"rootdir: {installed / 'conformance'}" in out, out[:2000]  # the installed suite, not the checkout's
     assert "configfile" not in out.split("collected")[0], out[:2000]
-    assert re.search(r"^student +pass +pass +conforms \(2 of 7 families run\)$", out, re.M), out[-3000:]
-    assert re.search(r"^buggy +FAIL \d+/\d+ +FAIL \d+/\d+ +FAILS$", out, re.M), out[-3000:]
+    assert re.search(r"^student +pass +pass +pass +conforms \(3 of 7 families run\)$", out, re.M), out[-3000:]
+    assert re.search(r"^buggy +FAIL \d+/\d+ +FAIL \d+/\d+ +FAIL \d+/\d+ +FAILS$", out, re.M), out[-3000:]
     assert "a missing factor 2" in out, out[-3000:]
     assert (tmp_path / "reports" / "conformance.json").is_file()  # in the directory it ran in
+    # the replay line a domain failure prints runs the installed suite's test, as pasted
+    replay = shlex.split(re.search(r"^ +replay: (.*)$", out, re.M)[1])
+    assert replay[:3] == ["python", "-m", "pytest"] and replay[3].startswith(str(installed / "conformance" / "suite")), replay
+    again = subprocess.run([sys.executable, *replay[1:], "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=600, env=dict(fresh_env(), PYTHONPATH=str(installed)))
+    assert again.returncode == 1 and "1 failed" in again.stdout and "a missing factor 2" in again.stdout, \
+        again.stdout[-3000:]

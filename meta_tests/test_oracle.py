@@ -13,7 +13,8 @@ import pytest
 from implementations.contract import Config
 from conformance.data import make_data
 from conformance.core import oracle as reference
-from conformance.core.start import digest, shapes_of
+from conformance.core.start import shapes_of
+from conformance.data import digest
 
 pytestmark = pytest.mark.selftest
 BOUND = 1e-6

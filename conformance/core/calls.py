@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 from hypothesis.errors import UnsatisfiedAssumption
 
+from conformance import ROOT, SUITE
 from conformance.data import describe, laid_out, make_data
 from conformance.impl import structure_id
+from conformance.report import command
 from conformance.replies import one_line_error
 from implementations.contract import Config, param_shapes
 from conformance.core import oracle
-from conformance.core.compare import (assert_arrays, assert_losses, assert_unchanged, changed_since, diagnosed, explain, fail,
+from conformance.core.compare import (assert_arrays, assert_losses, assert_unchanged, changed_since, diagnosed, explain,
                            inputs_copy, reference_for, result_copy)
 from conformance.core.envelope import findings
 from conformance.core.start import drawn_depths, own_init
@@ -159,9 +161,10 @@ def check_example(impl, example, replay_command):
 
         def failed(message):
             __tracebackhide__ = True
-            fail(f"{message} [{impl.name}, {structure_id(cfg.asdict())}, {cfg.dtype}]\n  in call {number} of "
-                 f"{len(example.calls)}: {literal(given, what)}; x {describe(x)}, y {describe(y)}, data seed "
-                 f"{example.data_seed}\n  replay: {replay_command(example)}", impl)
+            # tagged on its first line: the replay line ends with the command, to paste as it is
+            pytest.fail(f"{message} [{impl.name}, {structure_id(cfg.asdict())}, {cfg.dtype}]\n  in call {number} of "
+                        f"{len(example.calls)}: {literal(given, what)}; x {describe(x)}, y {describe(y)}, data seed "
+                        f"{example.data_seed}\n  replay: {replay_command(example)}", pytrace=False)
 
         try:
             cfg, start = with_lr(impl, x, y, cfg, call.lr_fraction)
@@ -254,10 +257,8 @@ def _shown(value) -> str:
 
 def replay_command(impl, config):
     """example -> the command that replays exactly it, from the directory the run started in."""
-    from conformance.report import command
-
     def make(example):
-        return command(config, "tests/test_domain.py", f"test_replay[{impl.name}]", impl) + \
+        return command(config, (SUITE / "test_domain.py").relative_to(ROOT), f"test_replay[{impl.name}]", impl) + \
             f" --replay={shlex.quote(example.to_json())}"
 
     return make

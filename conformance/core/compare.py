@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from conformance.core import envelope, kinks
+from conformance.core import diagnosis, envelope, kinks
 
 
 def tag(impl, cfg, seed=None) -> str:
@@ -171,8 +171,6 @@ def assert_matches_reference(impl, got, x, y, cfg, context: str = ""):
 
 def diagnosed(impl, got, ref, x, y, found) -> str:
     """'; likely: ...' when a named bug reproduces the run where the oracle does not, else ''."""
-    from conformance.core import diagnosis
-
     first = found[0]
     if first.kind in ("length", "precision"):
         return ""

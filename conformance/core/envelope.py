@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conformance.core import oracle, store
-from conformance.core.start import digest
+from conformance.data import digest
 
 
 U = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}

@@ -1,7 +1,8 @@
 """How a check starts a run: the implementation's tutorial cell, its own init, data."""
 import numpy as np
 
-from conformance.data import SMALL, make_data
+from conformance.core.compare import result_copy
+from conformance.data import SMALL, digest, make_data
 from implementations.contract import Config, param_shapes
 
 
@@ -65,27 +66,7 @@ def cached_run(impl, x, y, cfg) -> dict:
     """impl's result for x, y, cfg, run once per session and shared by the families that judge
     the same run (the trajectory family's tutorial cell and the learning family); a copy, so
     that nothing done to one affects the other."""
-    from conformance.core.compare import result_copy
-
     key = (impl.name, digest(x, y, cfg))
     if key not in _RUNS:
         _RUNS[key] = result_copy(impl.run(x, y, cfg))
     return result_copy(_RUNS[key])
-
-
-def digest(x, y, cfg) -> str:
-    """A fingerprint of a call's inputs."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for a in (x, y):
-        h.update(repr((a.shape, str(a.dtype))).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    for name, value in cfg.asdict().items():
-        if name == "init" and value is not None:
-            for k in sorted(value):
-                h.update(k.encode())
-                h.update(np.ascontiguousarray(value[k]).tobytes())
-        else:
-            h.update(f"{name}={value!r};".encode())
-    return h.hexdigest()
