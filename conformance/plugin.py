@@ -1,9 +1,11 @@
 """The conformance suite's pytest plugin (the `conformance` pytest11 entry point).
 
-Options, loading the implementations under test, parametrising the checks over them and over
-the structures each one computes, deselecting what does not apply (with the reason), skips
-whose reason names the cause, the report header, and a guard that puts process-wide state back
-after every test. It stays dormant in any pytest run that is not this suite's.
+At module level: the options, the hypothesis profiles, and the hooks every pytest run in this
+environment calls: the ini an `--impl` run started elsewhere takes, and whether the run is the
+suite's. A run that is gets a Suite, the session object that owns it: the implementations under
+test, the checks parametrised over them and over the structures each computes, what does not apply
+deselected with its reason (selection.py), the report header, and the teardown that says what
+process-wide state a test left changed. Any other pytest run is left alone.
 """
 import os
 import time
@@ -111,75 +113,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 
 def pytest_configure(config):
-    if not active(config):
-        return
-    for name, text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {text}")
-    for word in TAG_WORDS:
-        config.addinivalue_line("markers", f"{word}: implementations tagged {word!r} in their TAGS")
-    for line in FILTERS:
-        config.addinivalue_line("filterwarnings", line)
-    if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: the groups still mark the tests
-        config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist runs in one worker")
-    if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR and config.invocation_params.dir != ROOT:
-        config.args = [str(SUITE)]  # run from elsewhere: the suite, wherever it was started
-    if not config.pluginmanager.is_registered(report_hooks):
-        config.pluginmanager.register(report_hooks, "conformance-report-hooks")  # repro lines, in xdist workers too
-    if not config.pluginmanager.has_plugin("conformance-quiet"):
-        config.pluginmanager.register(Quiet(), "conformance-quiet")
-    if not config.pluginmanager.has_plugin("pytester"):
-        config.pluginmanager.import_plugin("pytester")  # the catalogue's self-test runs the suite inside the suite
-    if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
-        # said before any implementation is loaded (that imports its frameworks: 5 s for the bundled ones)
-        raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
-                                "(pytest-xdist workers would share the cores and skew every timing)")
-    if config.getoption("benchmark_only", False):
-        from conformance import budgets
-
-        config.stash[THREADS] = budgets.described()
-    isolation.LIMITS.update(timeout=config.getoption("call_timeout"), memory_gb=config.getoption("memory_limit"))
-    if not hasattr(config, "workerinput") and remote.remote(config):
-        remote.one_argument_each(config)  # before xdist's controller reads the command line it sends
-    specs = config.getoption("impl")
-    shipped = getattr(config, "workerinput", {}).get(remote.KEY)
-    if shipped:  # a remote worker: the controller sent the submissions' files
-        here = remote.unpack(shipped)
-        specs = [here.get(s, s) for s in specs]
-    try:
-        found = expand(specs)
-        entries = found.entries or [Entry(s) for s in bundled_specs() if is_implementation(s)]
-        if config.getoption("gradescope") and len(entries) != 1:
-            raise SpecError(f"--gradescope grades one submission, but --impl names {len(entries)} implementations: "
-                            "run each submission on its own (its gradebook.csv row says the same)")
-        isolation.preload(FRAMEWORK_MODULES[f] for e in entries for f in frameworks_of(locate(e.spec)[0])
-                          if f in FRAMEWORK_MODULES)
-        failed = getattr(config, "workerinput", {}).get(FAILED_IMPORTS, {})  # a class's, by row name
-        impls = [load(e.spec, name=e.name, in_class=e.in_class, failed=failed.get(e.name) if e.name else None)
-                 for e in entries]
-        distinct_names(impls)
-    except SpecError as e:
-        raise pytest.UsageError(f"--impl {e}" if not str(e).startswith("--") else str(e)) from None
-    except ImplError as e:
-        raise pytest.UsageError(f"cannot use implementation {e}") from None
-    for tag in {t for i in impls for t in i.tags}:
-        config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
-    config.stash[IMPLS] = impls
-    config.stash[NOT_IMPLEMENTATIONS] = found.not_implementations
-    config.stash[DESELECTED] = {}
-    if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
-        reporter = Reporter(config, impls, config.stash[DESELECTED], found.not_implementations)
-        config.pluginmanager.register(reporter, "conformance-report")
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node):
-    """What an xdist worker gets with its start-up data: the class's imports that failed here (it
-    need not time a hanging one again), and on another host the submissions' files."""
-    if not active(node.config):
-        return
-    node.workerinput[FAILED_IMPORTS] = import_failures(node.config.stash[IMPLS])
-    if not node.gateway.spec.popen:
-        node.workerinput[remote.KEY] = remote.package(node.config.getoption("impl"))
+    if active(config):
+        config.pluginmanager.register(Suite(config), "conformance-suite")
 
 
 class Quiet:
@@ -215,47 +150,6 @@ def _register_profiles():
     settings.register_profile("deep", parent=base, derandomize=False, deadline=None, max_examples=200,
                               suppress_health_check=quiet, report_multiple_bugs=False,
                               database=DirectoryBasedExampleDatabase(str(HOME / ".hypothesis" / "examples")))
-
-
-def pytest_sessionstart(session):
-    """The profile this run uses, loaded after every pytest_configure (hypothesis' own loads the
-    --hypothesis-profile one there): the chosen or default profile, with --max-examples and
-    --hypothesis-verbosity over it."""
-    config = session.config
-    if not active(config):
-        return
-    from hypothesis import Verbosity, settings
-
-    chosen = config.getoption("hypothesis_profile", None)
-    seeded = config.getoption("hypothesis_seed", None) is not None
-    base = chosen or ("conformance-seeded" if seeded else "conformance")
-    over = {}
-    if config.getoption("max_examples") == 0:  # the fixed examples only (hypothesis' own minimum is 1)
-        from hypothesis import Phase
-
-        over["phases"] = [Phase.explicit]
-    elif config.getoption("max_examples") is not None:
-        over["max_examples"] = config.getoption("max_examples")
-    if config.getoption("hypothesis_verbosity", None):
-        over["verbosity"] = Verbosity[config.getoption("hypothesis_verbosity")]
-    if over:
-        settings.register_profile("conformance-now", parent=settings.get_profile(base), **over)
-        base = "conformance-now"
-    settings.load_profile(base)
-
-
-def pytest_generate_tests(metafunc):
-    config = metafunc.config
-    if not active(config) or "impl" not in metafunc.fixturenames:
-        return
-    impls = config.stash[IMPLS]
-    if "structure" in metafunc.fixturenames:  # every structure besides its own cell's (those it refuses
-        params = [pytest.param(i, s, id=f"{i.name}-{structure_id(s)}", marks=_marks(i))  # are deselected)
-                  for i in impls for s in STRUCTURES if s != structure_of(i.config)]
-        metafunc.parametrize(["impl", "structure"], params)
-        return
-    params = [pytest.param(i, id=i.name, marks=_marks(i)) for i in impls]
-    metafunc.parametrize("impl", params)
 
 
 def _marks(impl):
@@ -295,58 +189,159 @@ def bystanders(request):
     return others
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """Every check that does not apply is deselected with its reason (conformance/selection.py)."""
-    if active(config):
+class Suite:
+    """A run of the suite (registered only then, as the session object that owns the run): the
+    implementations under test, loaded from --impl or implementations/, and the run's hooks."""
+
+    def __init__(self, config):
+        for name, text in MARKERS.items():
+            config.addinivalue_line("markers", f"{name}: {text}")
+        for word in TAG_WORDS:
+            config.addinivalue_line("markers", f"{word}: implementations tagged {word!r} in their TAGS")
+        for line in FILTERS:
+            config.addinivalue_line("filterwarnings", line)
+        if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: the groups still mark the tests
+            config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist runs in one worker")
+        if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR and config.invocation_params.dir != ROOT:
+            config.args = [str(SUITE)]  # run from elsewhere: the suite, wherever it was started
+        if not config.pluginmanager.is_registered(report_hooks):
+            config.pluginmanager.register(report_hooks, "conformance-report-hooks")  # repro lines, in xdist workers too
+        if not config.pluginmanager.has_plugin("conformance-quiet"):
+            config.pluginmanager.register(Quiet(), "conformance-quiet")
+        if not config.pluginmanager.has_plugin("pytester"):
+            config.pluginmanager.import_plugin("pytester")  # the catalogue's self-test runs the suite inside the suite
+        if config.getoption("benchmark_only", False) and getattr(config.option, "numprocesses", None):
+            # said before any implementation is loaded (that imports its frameworks: 5 s for the bundled ones)
+            raise pytest.UsageError("benchmarks need one process: run --benchmark-only without -n "
+                                    "(pytest-xdist workers would share the cores and skew every timing)")
+        if config.getoption("benchmark_only", False):
+            from conformance import budgets
+
+            config.stash[THREADS] = budgets.described()
+        isolation.LIMITS.update(timeout=config.getoption("call_timeout"), memory_gb=config.getoption("memory_limit"))
+        if not hasattr(config, "workerinput") and remote.remote(config):
+            remote.one_argument_each(config)  # before xdist's controller reads the command line it sends
+        specs = config.getoption("impl")
+        shipped = getattr(config, "workerinput", {}).get(remote.KEY)
+        if shipped:  # a remote worker: the controller sent the submissions' files
+            here = remote.unpack(shipped)
+            specs = [here.get(s, s) for s in specs]
+        try:
+            found = expand(specs)
+            entries = found.entries or [Entry(s) for s in bundled_specs() if is_implementation(s)]
+            if config.getoption("gradescope") and len(entries) != 1:
+                raise SpecError(f"--gradescope grades one submission, but --impl names {len(entries)} implementations: "
+                                "run each submission on its own (its gradebook.csv row says the same)")
+            isolation.preload(FRAMEWORK_MODULES[f] for e in entries for f in frameworks_of(locate(e.spec)[0])
+                              if f in FRAMEWORK_MODULES)
+            failed = getattr(config, "workerinput", {}).get(FAILED_IMPORTS, {})  # a class's, by row name
+            impls = [load(e.spec, name=e.name, in_class=e.in_class, failed=failed.get(e.name) if e.name else None)
+                     for e in entries]
+            distinct_names(impls)
+        except SpecError as e:
+            raise pytest.UsageError(f"--impl {e}" if not str(e).startswith("--") else str(e)) from None
+        except ImplError as e:
+            raise pytest.UsageError(f"cannot use implementation {e}") from None
+        for tag in {t for i in impls for t in i.tags}:
+            config.addinivalue_line("markers", f"{tag}: implementations tagged {tag!r} in their TAGS")
+        config.stash[IMPLS] = impls
+        config.stash[NOT_IMPLEMENTATIONS] = found.not_implementations
+        config.stash[DESELECTED] = {}
+        if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
+            config.pluginmanager.register(Reporter(config, impls, config.stash[DESELECTED], found.not_implementations),
+                                          "conformance-report")
+        self.impls = impls
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):
+        """What an xdist worker gets with its start-up data: the class's imports that failed here (it
+        need not time a hanging one again), and on another host the submissions' files."""
+        node.workerinput[FAILED_IMPORTS] = import_failures(node.config.stash[IMPLS])
+        if not node.gateway.spec.popen:
+            node.workerinput[remote.KEY] = remote.package(node.config.getoption("impl"))
+
+    def pytest_sessionstart(self, session):
+        """The profile this run uses, loaded after every pytest_configure (hypothesis' own loads the
+        --hypothesis-profile one there): the chosen or default profile, with --max-examples and
+        --hypothesis-verbosity over it."""
+        from hypothesis import Verbosity, settings
+
+        config = session.config
+        chosen = config.getoption("hypothesis_profile", None)
+        seeded = config.getoption("hypothesis_seed", None) is not None
+        base = chosen or ("conformance-seeded" if seeded else "conformance")
+        over = {}
+        if config.getoption("max_examples") == 0:  # the fixed examples only (hypothesis' own minimum is 1)
+            from hypothesis import Phase
+
+            over["phases"] = [Phase.explicit]
+        elif config.getoption("max_examples") is not None:
+            over["max_examples"] = config.getoption("max_examples")
+        if config.getoption("hypothesis_verbosity", None):
+            over["verbosity"] = Verbosity[config.getoption("hypothesis_verbosity")]
+        if over:
+            settings.register_profile("conformance-now", parent=settings.get_profile(base), **over)
+            base = "conformance-now"
+        settings.load_profile(base)
+
+    def pytest_generate_tests(self, metafunc):
+        if "impl" not in metafunc.fixturenames:
+            return
+        impls = self.impls
+        if "structure" in metafunc.fixturenames:  # every structure besides its own cell's (those it refuses
+            params = [pytest.param(i, s, id=f"{i.name}-{structure_id(s)}", marks=_marks(i))  # are deselected)
+                      for i in impls for s in STRUCTURES if s != structure_of(i.config)]
+            metafunc.parametrize(["impl", "structure"], params)
+            return
+        params = [pytest.param(i, id=i.name, marks=_marks(i)) for i in impls]
+        metafunc.parametrize("impl", params)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        """Every check that does not apply is deselected with its reason (conformance/selection.py)."""
         selection.arrange(config, items)
 
+    def pytest_report_header(self, config):
+        impls = self.impls
+        versions = []
+        for dist in ("numpy", "torch", "tensorflow-cpu", "tensorflow", "jax", "hypothesis"):
+            try:
+                versions.append(f"{dist} {metadata.version(dist)}")
+            except metadata.PackageNotFoundError:
+                pass
+        # The devices line asks the GPU frameworks the implementations use, in a worker (a NumPy-only
+        # run asks none).
+        gpu = GPU_FRAMEWORKS & {f for i in impls for f in i.frameworks}
+        reason = gpu_missing_reason(gpu)
+        others = config.stash.get(NOT_IMPLEMENTATIONS, [])
+        return [
+            "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" if i.tags else i.name for i in impls),
+            *([f"not implementations (they define no train): {', '.join(others)}"] if others else []),
+            *[f"{i.name}: {note}" for i in impls for note in i.notes],
+            "frameworks: " + ", ".join(versions),
+            "devices: cpu" + (f"; {reason}" if reason else ", cuda"),
+        ] + ([f"timings: {config.stash[THREADS]}"] if THREADS in config.stash else [])
 
-def pytest_report_header(config):
-    if not active(config):
-        return None
-    impls = config.stash[IMPLS]
-    versions = []
-    for dist in ("numpy", "torch", "tensorflow-cpu", "tensorflow", "jax", "hypothesis"):
-        try:
-            versions.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            pass
-    # The devices line asks the GPU frameworks the implementations use, in a worker (a NumPy-only
-    # run asks none).
-    gpu = GPU_FRAMEWORKS & {f for i in impls for f in i.frameworks}
-    reason = gpu_missing_reason(gpu)
-    others = config.stash.get(NOT_IMPLEMENTATIONS, [])
-    return [
-        "implementations: " + ", ".join(f"{i.name} ({' '.join(i.tags)})" if i.tags else i.name for i in impls),
-        *([f"not implementations (they define no train): {', '.join(others)}"] if others else []),
-        *[f"{i.name}: {note}" for i in impls for note in i.notes],
-        "frameworks: " + ", ".join(versions),
-        "devices: cpu" + (f"; {reason}" if reason else ", cuda"),
-    ] + ([f"timings: {config.stash[THREADS]}"] if THREADS in config.stash else [])
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item, call):
+        """After each test, whatever process-wide state its calls left changed in the implementation's
+        worker (the worker put it back after each call) is said on the report: the hygiene cell of
+        that implementation shows it, whatever the test order. The teardown fails (an error in
+        pytest's count), so that the exit status agrees with the verdict."""
+        report = yield
+        impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
+        if call.when == "teardown" and getattr(impl, "leaks", None):
+            left, stay = [], []
+            for changes, stuck in impl.leaks:
+                left += [c for c in changes if c not in left]
+                stay += [s for s in stuck if s not in stay]
+            impl.leaks.clear()
+            report.user_properties += [("leak", left), ("reproduce", reproduce(item, impl))]
+            if stay:
+                report.user_properties.append(("stuck", stay))
+            report.outcome = "failed"
+            report.longrepr = leak_reason(item.name, left, stay) + f" [{impl.name}]"
+        return report
 
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    """After each test, whatever process-wide state its calls left changed in the implementation's
-    worker (the worker put it back after each call) is said on the report: the hygiene cell of
-    that implementation shows it, whatever the test order. The teardown fails (an error in
-    pytest's count), so that the exit status agrees with the verdict."""
-    report = yield
-    impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
-    if call.when == "teardown" and active(item.config) and getattr(impl, "leaks", None):
-        left, stay = [], []
-        for changes, stuck in impl.leaks:
-            left += [c for c in changes if c not in left]
-            stay += [s for s in stuck if s not in stay]
-        impl.leaks.clear()
-        report.user_properties += [("leak", left), ("reproduce", reproduce(item, impl))]
-        if stay:
-            report.user_properties.append(("stuck", stay))
-        report.outcome = "failed"
-        report.longrepr = leak_reason(item.name, left, stay) + f" [{impl.name}]"
-    return report
-
-
-def pytest_unconfigure(config):
-    stop_all()
+    def pytest_unconfigure(self, config):
+        stop_all()

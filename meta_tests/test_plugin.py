@@ -21,6 +21,16 @@ def pytest_in(cwd, *args, timeout=600):
     return subprocess.run(pytest_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=fresh_env())
 
 
+def test_another_projects_run_is_left_alone(tmp_path):
+    """The plugin is installed in the environment: a pytest run that is not the suite's gets no Suite
+    (no header, no implementations loaded, no matrix, its own test ids)."""
+    (tmp_path / "test_theirs.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    proc = pytest_in(tmp_path, "-v")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "test_theirs.py::test_one PASSED" in proc.stdout, proc.stdout
+    assert "implementations:" not in proc.stdout and "= conformance =" not in proc.stdout, proc.stdout
+
+
 @pytest.mark.parametrize("form", ["--impl PATH", "--impl=PATH"])
 def test_a_plug_in_runs_from_any_directory(tmp_path, form):
     flag = ["--impl", STUDENT] if form == "--impl PATH" else [f"--impl={STUDENT}"]
