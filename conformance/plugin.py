@@ -26,6 +26,7 @@ from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason, stop_all  # noq
 from conformance.replies import ImplError  # noqa: E402
 from conformance import report as report_hooks  # noqa: E402
 from conformance.report import Reporter, leak_reason, reproduce  # noqa: E402
+from conformance.results import Prop  # noqa: E402
 
 DEFAULT_EXAMPLES = 6
 
@@ -336,9 +337,9 @@ class Suite:
                 left += [c for c in changes if c not in left]
                 stay += [s for s in stuck if s not in stay]
             impl.leaks.clear()
-            report.user_properties += [("leak", left), ("reproduce", reproduce(item, impl))]
+            report.user_properties += [(Prop.LEAK, left), (Prop.REPRODUCE, reproduce(item, impl))]
             if stay:
-                report.user_properties.append(("stuck", stay))
+                report.user_properties.append((Prop.STUCK, stay))
             report.outcome = "failed"
             report.longrepr = leak_reason(item.name, left, stay) + f" [{impl.name}]"
         return report

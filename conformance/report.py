@@ -23,7 +23,7 @@ from conformance.impl import Impl
 from conformance.isolation import WorkerFault
 from conformance.keys import IMPLS, STARTED
 from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason
-from conformance.results import FAMILIES, Report, family_of, leak_reason  # noqa: F401 - leak_reason: the plugin's
+from conformance.results import FAMILIES, Prop, Report, family_of, leak_reason  # noqa: F401 - leak_reason: the plugin's
 from conformance.terminal import matrix_lines, speed_lines, time_lines, why_lines
 
 def applicable(config, impl) -> list:
@@ -91,11 +91,11 @@ def pytest_runtest_makereport(item, call):
     impl = item.callspec.params.get("impl") if hasattr(item, "callspec") else None
     impl = impl if isinstance(impl, Impl) else None
     if impl is not None and call.when == "setup":
-        item.user_properties.append(("impl", impl.name))  # for the reports of the later phases
-        report.user_properties.append(("impl", impl.name))
+        item.user_properties.append((Prop.IMPL, impl.name))  # for the reports of the later phases
+        report.user_properties.append((Prop.IMPL, impl.name))
     if impl is not None:  # the time this phase spent inside the implementation's own train
         seen = _SEEN.get(id(impl), (0.0, 0, 0))
-        report.user_properties.append(("trained", [a - b for a, b in zip(impl.trained, seen)]))
+        report.user_properties.append((Prop.TRAINED, [a - b for a, b in zip(impl.trained, seen)]))
         _SEEN[id(impl)] = impl.trained
     fault = _fault_of(call, impl)
     if fault is not None and not report.failed:  # a worker that ended without answering is never a pass
@@ -103,11 +103,11 @@ def pytest_runtest_makereport(item, call):
     if report.failed and (call.excinfo is not None or fault is not None):
         cmd = reproduce(item, impl)
         reason = f"{fault.status}: {fault.message.splitlines()[0]}" if fault is not None else one_line(call.excinfo)
-        report.user_properties = [*report.user_properties, ("reason", reason[:600]), ("reproduce", cmd),
-                                  ("details", fault.message.splitlines()[1:] if fault is not None
+        report.user_properties = [*report.user_properties, (Prop.REASON, reason[:600]), (Prop.REPRODUCE, cmd),
+                                  (Prop.DETAILS, fault.message.splitlines()[1:] if fault is not None
                                    else details(call.excinfo))]
         if fault is not None:
-            report.user_properties.append(("fault", fault.status))
+            report.user_properties.append((Prop.FAULT, fault.status))
             text = f"{fault.status}: {fault.message}" + (f" [{impl.name}]" if impl is not None else "")
             report.longrepr = text if call.excinfo is None or isinstance(call.excinfo.value, WorkerFault) \
                 else f"{report.longreprtext}\n\n{text}"
@@ -189,9 +189,9 @@ class Reporter:
 
     def show(self, report):
         tr, props = self.live, dict(report.user_properties)
-        impl, family = props.get("impl", "-"), family_of(report.nodeid) or report.nodeid.split("::")[0]
+        impl, family = props.get(Prop.IMPL, "-"), family_of(report.nodeid) or report.nodeid.split("::")[0]
         if report.failed:
-            tr.rewrite(f"FAIL {impl} · {family}: {props.get('reason', 'failed')}", erase=True, red=True)
+            tr.rewrite(f"FAIL {impl} · {family}: {props.get(Prop.REASON, 'failed')}", erase=True, red=True)
             tr.write_line("")
         runner = self.item.callspec.params.get("impl") if hasattr(self.item, "callspec") else None
         runner = runner if isinstance(runner, Impl) else None

@@ -11,8 +11,27 @@ FAMILIES = {"test_contract": "contract", "test_gradients": "gradients", "test_tr
             "test_bad_input": "bad input", "test_devices": "devices", "test_speed": "speed"}
 
 
-# ----------------------------------------------------------------- each test's outcome
 
+
+class Prop:
+    """The names of what a test's report carries in user_properties (from xdist workers too): the
+    report's hooks, the plugin and the checks write them, Report.add reads them."""
+
+    IMPL = "impl"  # the implementation's row name
+    TRAINED = "trained"  # [seconds, calls, steps] inside its train during this phase
+    REASON = "reason"  # a failure in one line
+    REPRODUCE = "reproduce"  # the command that reruns the test alone
+    DETAILS = "details"  # the failure's further lines
+    FAULT = "fault"  # the status of a call that ended its worker (CRASH, TIMEOUT, ...)
+    LEAK = "leak"  # process-wide state the test's calls left changed
+    STUCK = "stuck"  # what of it the suite could not put back
+    NOTE = "note"  # something a passing test tolerated
+    TUTORIAL_RUN = "tutorial_run"  # the learning family's run, for the figures
+    SPEED = "speed"  # a speed row
+    SPEED_BUDGET = "speed_budget"  # its thread budget's peak and floors
+
+
+# ----------------------------------------------------------------- each test's outcome
 
 
 def leak_reason(test: str, leak: list, stuck: list) -> str:
@@ -48,23 +67,24 @@ class Report:
 
     def add(self, rep):
         props = dict(rep.user_properties)
-        impl, family = props.get("impl"), family_of(rep.nodeid)
-        if "tutorial_run" in props and impl:
-            self.runs[impl] = props["tutorial_run"]
-        if "speed" in props and impl and rep.when == "call" and rep.passed:
-            info = props["speed"]
+        impl, family = props.get(Prop.IMPL), family_of(rep.nodeid)
+        if Prop.TUTORIAL_RUN in props and impl:
+            self.runs[impl] = props[Prop.TUTORIAL_RUN]
+        if Prop.SPEED in props and impl and rep.when == "call" and rep.passed:
+            info = props[Prop.SPEED]
             self.speed[(info["group"], info.get("budget", 1), impl)] = info
-            if "speed_budget" in props:
-                budget = props["speed_budget"]
+            if Prop.SPEED_BUDGET in props:
+                budget = props[Prop.SPEED_BUDGET]
                 known = self.budgets.setdefault(budget["cores"], {**budget, "floor_costs": {}})
                 known["floor_costs"][f"{info['size']} {info['dtype']}"] = budget.get("floor_costs", {})
-        if "note" in props and impl and family:
+        if Prop.NOTE in props and impl and family:
             notes = self.notes.setdefault((impl, family), [])
-            notes += [props["note"]] if props["note"] not in notes else []
-        if "leak" in props and impl:  # the plugin put back what a call left changed: a hygiene failure
+            notes += [props[Prop.NOTE]] if props[Prop.NOTE] not in notes else []
+        if Prop.LEAK in props and impl:  # the plugin put back what a call left changed: a hygiene failure
             entry = {"test": rep.nodeid, "status": "fail", "phase": "after the test",
-                     "reason": leak_reason(rep.nodeid.split("::")[-1], props["leak"], props.get("stuck", [])),
-                     "reproduce": props.get("reproduce"), "details": [], "leaks": 1}
+                     "reason": leak_reason(rep.nodeid.split("::")[-1], props[Prop.LEAK],
+                                           props.get(Prop.STUCK, [])),
+                     "reproduce": props.get(Prop.REPRODUCE), "details": [], "leaks": 1}
             cell = self.tests.setdefault((impl, "hygiene"), [])
             earlier = next((t for t in cell if t.get("phase") == "after the test"), None)
             if earlier is None:
@@ -76,9 +96,9 @@ class Report:
                 earlier["leaks"] += 1
             self.done.add(rep.nodeid)
             return  # its failed teardown is this hygiene failure, not one of the test's own family
-        if "trained" in props and impl and family:
+        if Prop.TRAINED in props and impl and family:
             spent = self.time.setdefault((impl, family), [0.0, 0.0, 0, 0])
-            for i, value in enumerate([rep.duration, *props["trained"]]):
+            for i, value in enumerate([rep.duration, *props[Prop.TRAINED]]):
                 spent[i] += value
         if not (rep.when == "call" or rep.failed or rep.skipped):
             return  # a passing setup or teardown says nothing about the test
@@ -89,8 +109,9 @@ class Report:
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             entry = {"status": "skip", "reason": reason.removeprefix("Skipped: ")}
         elif rep.failed:
-            entry = {"status": "fail", "reason": props.get("reason", "failed"), "reproduce": props.get("reproduce"),
-                     "phase": rep.when, "details": props.get("details", []), "fault": props.get("fault")}
+            entry = {"status": "fail", "reason": props.get(Prop.REASON, "failed"),
+                     "reproduce": props.get(Prop.REPRODUCE), "phase": rep.when,
+                     "details": props.get(Prop.DETAILS, []), "fault": props.get(Prop.FAULT)}
         else:
             entry = {"status": "pass"}
         self.tests.setdefault((impl, family), []).append({"test": rep.nodeid, **entry})

@@ -14,6 +14,7 @@ import pytest
 from conformance import state  # noqa: F401 - the settings' names (defaults_of)
 from conformance.data import make_data
 from conformance.replies import one_line_error
+from conformance.results import Prop
 from conformance.core.compare import assert_unchanged, fail, inputs_copy, named_arrays
 from conformance.core.start import setup, small_sizes
 
@@ -175,7 +176,7 @@ def check_defaults(impl, names, changes, record_property, drawn_too):
     drawn = cfg.replace(init=None, depths=None)
     guilty = culprits(impl.run(x, y, drawn), drawn)
     if guilty:
-        record_property("note", f"the init it draws from cfg.seed changes with {' and '.join(guilty)} (a caller "
+        record_property(Prop.NOTE, f"the init it draws from cfg.seed changes with {' and '.join(guilty)} (a caller "
                                 "may set it): the same seed gives another start there. Draw it in cfg.dtype "
                                 "(nn.Linear(..., dtype=...), torch.randn(..., dtype=...)) rather than in the "
                                 "default dtype and then casting")
@@ -274,5 +275,5 @@ def test_global_generators(impl, record_property):
                                         "(the result must depend on cfg.seed alone)")
     drew = [g for g in a1 if g in b1 and a1[g] != b1[g]]
     if drew:
-        record_property("note", f"draws from the {', the '.join(drew)} without seeding it: tolerated, as the result "
+        record_property(Prop.NOTE, f"draws from the {', the '.join(drew)} without seeding it: tolerated, as the result "
                                 "does not depend on it. " + " ".join(DRAWERS.get(g, "") for g in drew).strip())

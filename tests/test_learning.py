@@ -13,6 +13,7 @@ oracle's and the bound the trajectory family allows there, become the report's f
 import numpy as np
 
 from conformance.core import oracle
+from conformance.results import Prop
 from conformance.core.compare import fail, reference_for
 from conformance.core.envelope import to64
 from conformance.core.start import cached_run, setup
@@ -42,7 +43,7 @@ def tutorial_run(res, x, y, cfg) -> dict:
 def test_loss_ends_far_below_start(impl, record_property):
     x, y, cfg = setup(impl, 0, impl.config.dtype)
     res = cached_run(impl, x, y, cfg)
-    record_property("tutorial_run", tutorial_run(res, x, y, cfg))
+    record_property(Prop.TUTORIAL_RUN, tutorial_run(res, x, y, cfg))
     if not np.isfinite(np.asarray(res["losses"], dtype=float)).all():
         fail("reported losses hold NaN or Inf: training diverged", impl, cfg)
     x64, y64 = x.astype("float64"), y.astype("float64")

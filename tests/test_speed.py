@@ -28,6 +28,7 @@ import pytest
 
 from conformance import budgets, timing
 from conformance.data import make_data
+from conformance.results import Prop
 from conformance.core import speed
 
 pytestmark = pytest.mark.speed
@@ -111,8 +112,8 @@ def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
                 "size": [m.x.shape[0], m.x.shape[1], cfg.hidden, m.y.shape[1]], "dtype": cfg.dtype,
                 "group": group, "floor_library": m.floor.library, "extra_steps": max(timed.steps - 1, 1)})
     benchmark.extra_info.update(row)
-    record_property("speed", row)
-    record_property("speed_budget", {"cores": cores, **peak, "floor_costs": m.floor.costs})
+    record_property(Prop.SPEED, row)
+    record_property(Prop.SPEED_BUDGET, {"cores": cores, **peak, "floor_costs": m.floor.costs})
 
 
 def start(impl, cfg, passes, cores) -> Measurement:
