@@ -285,7 +285,7 @@ class Impl:
         except isolation.WorkerFault as e:  # its worker died or hung: every check of this structure would
             self._probe_faults[structure_id(structure)] = e
             return "fault", str(e)
-        except BaseException as e:  # noqa: B036 - pytest.fail from as_result included
+        except BaseException as e:  # pytest.fail from as_result included
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
             return "broken", one_line_error(e).removesuffix(f" [{self.name}]")

@@ -13,20 +13,20 @@ from importlib import metadata
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, before any import
 
-import pytest  # noqa: E402
+import pytest
 
-from conformance import HOME, INSTALLED, ROOT, SUITE, isolation, remote, selection  # noqa: E402
-from conformance.keys import DESELECTED, FAILED_IMPORTS, IMPLS, NOT_IMPLEMENTATIONS, STARTED, THREADS  # noqa: E402
-from conformance.submissions import Entry, SpecError, expand  # noqa: E402
-from conformance.impl import STRUCTURES, structure_id, structure_of  # noqa: E402
-from conformance.imports import frameworks_of  # noqa: E402
-from conformance.loading import (ORACLE, bundled_specs, distinct_names, import_failures,  # noqa: E402
+from conformance import HOME, INSTALLED, ROOT, SUITE, isolation, remote, selection
+from conformance.keys import DESELECTED, FAILED_IMPORTS, IMPLS, NOT_IMPLEMENTATIONS, STARTED, THREADS
+from conformance.submissions import Entry, SpecError, expand
+from conformance.impl import STRUCTURES, structure_id, structure_of
+from conformance.imports import frameworks_of
+from conformance.loading import (ORACLE, bundled_specs, distinct_names, import_failures,
                                  is_implementation, load, locate)
-from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason, stop_all  # noqa: E402
-from conformance.replies import ImplError  # noqa: E402
-from conformance import report as report_hooks  # noqa: E402
-from conformance.report import Reporter, leak_reason, reproduce  # noqa: E402
-from conformance.results import Prop  # noqa: E402
+from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason, stop_all
+from conformance.replies import ImplError
+from conformance import report as report_hooks
+from conformance.report import Reporter, leak_reason, reproduce
+from conformance.results import Prop
 
 DEFAULT_EXAMPLES = 6
 

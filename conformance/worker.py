@@ -92,7 +92,7 @@ class Server:
                 reply["exit"] = {"code": _code(e), "where": where(e)}
             except KeyboardInterrupt as e:
                 reply["interrupt"] = {"where": where(e)}
-            except BaseException as e:  # noqa: B036 - every other exception is the call's answer
+            except BaseException as e:  # noqa: BLE001 - every other exception is the call's answer
                 reply["raised"] = raised(e)
             else:
                 reply["result"] = self.result(raw)
@@ -233,11 +233,11 @@ def serve(conn, out, env=None, cores=None):
             reply = {"interrupt": {"where": where(e)}}
         except ImportProblem as e:
             reply = {"problem": str(e)}
-        except BaseException as e:  # noqa: B036 - an import or a request that failed: said, not fatal
+        except BaseException as e:  # noqa: BLE001 - an import or a request that failed: said, not fatal
             reply = {"raised": raised(e)}
         try:
             payload = wire.encode(reply)
-        except BaseException as e:  # noqa: B036 - a result that cannot be sent
+        except BaseException as e:  # noqa: BLE001 - a result that cannot be sent
             payload = wire.encode({"raised": raised(e)})
         sys.stdout.flush()
         sys.stderr.flush()

@@ -24,7 +24,7 @@ def helpers_loaded():
     """The suite's helpers imported once, so that the oracle's references (cached by the inputs
     they start from) serve every inner run, as they serve every implementation in one. (The
     modules under test run in workers of their own: nothing of theirs is imported here.)"""
-    import conformance.core.calls  # noqa: F401  (and through it envelope, oracle, compare, diagnosis, start)
+    import conformance.core.calls  # and through it envelope, oracle, compare, diagnosis, start
     import conformance.core.diagnosis  # noqa: F401
 
 

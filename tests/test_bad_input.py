@@ -110,7 +110,7 @@ def refused(impl, case, bx, by, cfg, pattern, good):
         if not re.search(pattern, str(e)):
             fail(f"{case}: the error should name the problem (match {pattern!r}), it says: "
                  f"{type(e).__name__}: {e}", impl, good)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any other exception is the wrong one
         fail(f"{case}: raised {type(e).__name__} ({e}), but should raise ValueError or TypeError "
              "from its own check before any work", impl, good)
     else:

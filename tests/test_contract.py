@@ -82,7 +82,7 @@ def test_a_diverging_run_returns(impl, dtype):
     cfg = cfg.replace(lr=lr)
     try:
         res = impl.run(x, y, cfg)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any exception at a valid lr is the failure
         fail(f"lr={lr:g}, at which the loss overflows within {DIVERGE_STEPS} steps, made train raise "
              f"{type(e).__name__} ({str(e)[:120]}): any positive finite lr is valid; return the losses as they come "
              "(inf, nan)", impl, cfg)

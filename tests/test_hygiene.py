@@ -11,7 +11,7 @@ left changed, and says so in that implementation's hygiene cell.
 import numpy as np
 import pytest
 
-from conformance import state  # noqa: F401 - the settings' names (defaults_of)
+from conformance import state
 from conformance.data import make_data
 from conformance.replies import one_line_error
 from conformance.results import Prop
@@ -150,7 +150,7 @@ def check_defaults(impl, names, changes, record_property, drawn_too):
     def under(flip, cfg):
         try:
             return impl.run(x, y, cfg, flip=flip)
-        except Exception as e:  # what it makes in the default dtype meets what it makes in cfg.dtype
+        except Exception as e:  # noqa: BLE001 - what it makes in the default dtype meets what it makes in cfg.dtype
             return e
 
     def off(usual, other):

@@ -35,7 +35,7 @@ def tutorial_run(res, x, y, cfg) -> dict:
         out["oracle"] = np.asarray(ref.run["losses"], dtype=float).tolist()
         out["error"] = np.abs(losses - ref.run["losses"]).tolist()
         out["bound"] = ref.bound("losses").tolist()
-    except Exception:  # a result the oracle cannot follow: the figure shows no error curve for it,
+    except Exception:  # noqa: BLE001 - a result the oracle cannot follow: the figure shows no error curve for it,
         pass           # and the contract or trajectory family names the problem
     return out
 

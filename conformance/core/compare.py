@@ -48,7 +48,7 @@ def assert_losses(losses, steps, impl, cfg):
     __tracebackhide__ = True
     try:
         a = np.asarray(losses, dtype=np.float64)
-    except Exception as e:  # tensors that require grad raise RuntimeError
+    except Exception as e:  # noqa: BLE001 - tensors that require grad raise RuntimeError
         fail(f"losses cannot be read as numbers ({type(e).__name__}: {str(e)[:80]})", impl, cfg)
     if a.shape != (steps,):
         hint = (" (squeezed? one step's losses are shape (1,), not ())" if a.ndim == 0 else

@@ -15,7 +15,7 @@ def snapshot() -> dict:
     for name, (get, _) in registry().items():
         try:
             values[name] = get()
-        except Exception as e:  # a getter that cannot run here (no such device): note it, compare it too
+        except Exception as e:  # noqa: BLE001 - a getter that cannot run here (no such device): note it, compare it too
             values[name] = f"<unreadable: {type(e).__name__}>"
     values["environ"] = environ()
     values["warning filters"] = filters()
@@ -127,7 +127,7 @@ def _put_all(changes, side: str):
     for change in changes:
         try:
             put(change.setting, getattr(change, side), reg)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a setter that refuses: restore() says what stays
             pass
 
 

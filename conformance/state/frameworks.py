@@ -80,7 +80,7 @@ def _torch(torch):
         try:
             get, put = _attr(path)
             get()
-        except Exception:  # not in this torch build
+        except Exception:  # noqa: BLE001 - not in this torch build
             continue
         out[path] = (get, put)
     for name in ("linalg", "blas"):  # torch.backends.cuda.preferred_linalg_library(): read; (backend): set
@@ -88,7 +88,7 @@ def _torch(torch):
         if fn is not None:
             try:
                 fn()
-            except Exception:  # not in this torch build
+            except Exception:  # noqa: BLE001 - not in this torch build
                 continue
             out[f"torch.backends.cuda.preferred_{name}_library"] = (fn, fn)
     for name in ("flash", "mem_efficient", "math", "cudnn"):

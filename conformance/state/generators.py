@@ -70,5 +70,5 @@ def saved_rngs():
             if k in saved:
                 try:
                     put(saved[k])
-                except Exception:
+                except Exception:  # noqa: BLE001 - a generator that cannot take its state back
                     pass

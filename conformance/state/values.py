@@ -46,7 +46,7 @@ def describe_logger(value):
 def same(a, b) -> bool:
     try:
         return bool(a == b)
-    except Exception:
+    except Exception:  # noqa: BLE001 - values whose == raises are compared by repr
         return repr(a) == repr(b)
 
 

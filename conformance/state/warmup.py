@@ -74,7 +74,7 @@ def warm_up(frameworks) -> None:
         try:  # another library a plug-in imports: what its import changes is its own doing
             with saved_rngs():
                 importlib.import_module(name)
-        except (Exception, SystemExit):  # not installed, not a module, or failing: the plug-in's import will say
+        except (Exception, SystemExit):  # noqa: BLE001 - not installed, not a module, or failing: the plug-in's import will say
             pass
     import threadpoolctl
 
