@@ -2,7 +2,7 @@
 
 Each submission is a folder of its own (s001/ ...) with one file: a copy of a correct NumPy or
 torch module (bundled, or in another style from meta_tests/correct/), or of a catalogue bug
-(meta_tests/catalogue.py) that its family catches, every few a notebook made from one (cells,
+(meta_tests/catalogue/) that its family catches, every few a notebook made from one (cells,
 a markdown title, IPython lines, and top-level training code a learner leaves in), and a
 helper module that defines no train. The expected verdict of each is known: FAILS for a bug,
 conforms for the others.
