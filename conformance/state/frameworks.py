@@ -102,9 +102,43 @@ def _torch(torch):
     for mod in ("torch._dynamo.config", "torch._inductor.config"):
         if mod in sys.modules:
             config = sys.modules[mod]
-            out[mod] = (lambda c=config: {k: copied(v) for k, v in c.get_config_copy().items()},
-                        lambda v, c=config: _set_config(c, v))
+            out[mod] = (_config_reader(config), lambda v, c=config: _set_config(c, v))
     return out
+
+
+CONTAINERS = (set, frozenset, list, dict, tuple)
+
+
+def _config_reader(config):
+    """A reader of a torch config module's values (dynamo's, inductor's: about 600 keys, read around
+    every call). Where this torch has them, torch's own cached export gives the values (0.08 ms a
+    read of inductor's, against 0.81 ms for get_config_copy()), and each container is read from its
+    entry as it is now and copied, since the export does not see a change made in place
+    (`torch._dynamo.config.traceable_tensor_subclasses.add(...)`); elsewhere, the full copy."""
+    cached, entries = getattr(config, "_get_dict", None), getattr(config, "_config", None)
+    unset = getattr(sys.modules.get("torch.utils._config_module"), "_UNSET_SENTINEL", None)
+    try:
+        cached(readonly_values=True)
+        for entry in entries.values():
+            entry.env_value_force, entry.user_override.get(), entry.env_value_default, entry.default
+        assert unset is not None
+    except Exception:  # noqa: BLE001 - another torch: its public full copy
+        return lambda: {k: copied(v) for k, v in config.get_config_copy().items()}
+
+    def now(entry):  # the object a module would change in place (read without getattr's side effect)
+        for value in (entry.env_value_force, entry.user_override.get(), entry.env_value_default):
+            if value is not unset:
+                return value
+        return entry.default
+
+    def read():
+        values = dict(cached(readonly_values=True))
+        for k, v in values.items():
+            if isinstance(v, CONTAINERS):
+                values[k] = copied(now(entries[k]))
+        return values
+
+    return read
 
 
 AUTOCAST = ("cpu", "cuda")  # the device types whose autocast state is read
@@ -256,18 +290,28 @@ def _blas():
     return out
 
 
+_TABLES = {}  # what is imported -> its table: the getters read live, so one table serves every snapshot
+
+
 def registry() -> dict:
-    """{setting name: (get, set or None)} for what is imported now."""
-    out = python()
-    out.update(interpreter())
-    out.update(_blas())
-    if "torch" in sys.modules:
-        out.update(_torch(sys.modules["torch"]))
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and hasattr(tf, "executing_eagerly"):
-        out.update(_tensorflow(tf))
-    if "keras" in sys.modules:
-        out.update(_keras(sys.modules["keras"]))
-    if "jax" in sys.modules and hasattr(sys.modules["jax"], "config"):
-        out.update(_jax(sys.modules["jax"]))
-    return out
+    """{setting name: (get, set or None)} for what is imported now (built once for each set of
+    imported frameworks: 0.36 ms a build with torch, read around every call)."""
+    modules = sys.modules
+    tf, jax = modules.get("tensorflow"), modules.get("jax")
+    key = ("torch" in modules, "torch._dynamo.config" in modules, "torch._inductor.config" in modules,
+           tf is not None and hasattr(tf, "executing_eagerly"), "keras" in modules,
+           jax is not None and hasattr(jax, "config"), tuple(map(id, BLAS)))
+    if key not in _TABLES:
+        out = python()
+        out.update(interpreter())
+        out.update(_blas())
+        if key[0]:
+            out.update(_torch(modules["torch"]))
+        if key[3]:
+            out.update(_tensorflow(tf))
+        if key[4]:
+            out.update(_keras(modules["keras"]))
+        if key[5]:
+            out.update(_jax(jax))
+        _TABLES[key] = out
+    return dict(_TABLES[key])

@@ -23,14 +23,14 @@ def _set_ftz(on):
 
 
 def python():
-    ctx = decimal.getcontext()
     return {
         "python recursion limit": (sys.getrecursionlimit, sys.setrecursionlimit),
         "python thread switch interval": (sys.getswitchinterval, sys.setswitchinterval),
         "python gc enabled": (gc.isenabled, lambda v: gc.enable() if v else gc.disable()),
         "python gc thresholds": (gc.get_threshold, lambda v: gc.set_threshold(*v)),
         "python decimal context": (lambda: (decimal.getcontext().prec, decimal.getcontext().rounding),
-                                   lambda v: (setattr(ctx, "prec", v[0]), setattr(ctx, "rounding", v[1]))),
+                                   lambda v: (setattr(decimal.getcontext(), "prec", v[0]),
+                                              setattr(decimal.getcontext(), "rounding", v[1]))),
         "numpy print options": (np.get_printoptions, lambda v: np.set_printoptions(**v)),
         "numpy error handling": (np.geterr, lambda v: np.seterr(**v)),
         "numpy error callback": (np.geterrcall, np.seterrcall),
