@@ -1,16 +1,16 @@
 """The suite's pytest plugin and the machinery it runs on (not the checks themselves: those are tests/).
 
 The plugin: plugin.py (options, hooks, parametrising, the header), selection.py (what applies,
-deselected with its reason, and the order), keys.py (the run's stash keys), pytest_private.py (the private pytest API, in one place), remote.py (xdist's remote
-workers).
+deselected with its reason, and the order), keys.py (the run's stash keys), pytest_private.py
+(the private pytest API, in one place), remote.py (xdist's remote workers).
 What --impl names: submissions.py (files, folders, patterns), notebooks.py, imports.py (frameworks
 read from the source), loading.py (found and imported in a worker).
 The process boundary: impl.py (Impl: an implementation's calls and the structures it computes),
 replies.py (what a call's worker answers, made the suite's), pool.py (the workers kept alive),
 isolation.py (a worker process: limits, fault statuses), worker.py (the worker's side), importer.py
 (its import of a module), watch.py (what a call does besides its result), errors.py (exceptions in
-one line), wire.py (plain data across the boundary), devices.py (the GPUs a worker's frameworks see), state/
-(process-wide state: the settings per framework, snapshot/diff/restore, generators, warm-up).
+one line), wire.py (plain data across the boundary), devices.py (the GPUs a worker's frameworks
+see), state/ (process-wide state: the settings per framework, snapshot/diff/restore, generators, warm-up).
 The report: results.py (the run as data), report.py (its hooks), terminal.py, html_report.py,
 panels.py, figures.py, gradebook.py.
 Speed: timing.py (the statistics), budgets.py (thread budgets). data.py: the suite's data.

@@ -3,7 +3,7 @@ import os
 import sys
 
 from conformance.state.process import interpreter, python
-from conformance.state.values import copied, same
+from conformance.state.values import CONTAINERS, copied, same
 
 
 def _attr(path):
@@ -104,9 +104,6 @@ def _torch(torch):
             config = sys.modules[mod]
             out[mod] = (_config_reader(config), lambda v, c=config: _set_config(c, v))
     return out
-
-
-CONTAINERS = (set, frozenset, list, dict, tuple)
 
 
 def _config_reader(config):

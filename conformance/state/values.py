@@ -50,6 +50,9 @@ def same(a, b) -> bool:
         return repr(a) == repr(b)
 
 
+CONTAINERS = (set, frozenset, list, dict, tuple)  # config values a change in place can reach
+
+
 def copied(value):
     """A copy of a config value that a later change in place cannot reach (containers copied)."""
-    return type(value)(value) if isinstance(value, (set, frozenset, list, dict, tuple)) else value
+    return type(value)(value) if isinstance(value, CONTAINERS) else value
