@@ -1,4 +1,7 @@
 """The GPUs an implementation's frameworks see (asked in its worker, where they run), and why none."""
+import re
+from importlib import metadata
+
 
 def gpu_devices(frameworks) -> list:
     """The cfg.device strings of the GPUs the implementation's framework sees ("cuda:0", ...)."""
@@ -20,14 +23,6 @@ def gpu_devices(frameworks) -> list:
 
 def gpu_missing_reason(frameworks) -> str:
     """'' when a GPU is visible to one of these frameworks; otherwise why not, for each of them."""
-    from importlib import metadata
-
-    def version(dist):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
     reasons = []
     if "torch" in frameworks:
         import torch
@@ -37,18 +32,59 @@ def gpu_missing_reason(frameworks) -> str:
         reasons.append(f"torch {torch.__version__} is a CPU-only build" if torch.version.cuda is None
                        else "torch.cuda.is_available() is False (no GPU or driver on this machine)")
     if "tensorflow" in frameworks or "keras" in frameworks:
-        if version("tensorflow-cpu") and not version("tensorflow"):
-            reasons.append(f"tensorflow-cpu {version('tensorflow-cpu')} has no GPU support")
-        else:
+        reason = _build_reason("tensorflow")
+        if not reason:
             import tensorflow as tf
 
             if tf.config.list_physical_devices("GPU"):
                 return ""
-            reasons.append(f"TensorFlow {tf.__version__} sees no GPU")
+            reason = f"TensorFlow {tf.__version__} sees no GPU"
+        reasons.append(reason)
     if "jax" in frameworks:
-        import jax
+        reason = _build_reason("jax")
+        if not reason:
+            import jax
 
-        if any(d.platform == "gpu" for d in jax.devices()):
-            return ""
-        reasons.append(f"jax {jax.__version__} sees only CPU devices (a CPU build of jaxlib)")
+            if any(d.platform == "gpu" for d in jax.devices()):
+                return ""
+            reason = f"jax {jax.__version__} sees only CPU devices"
+        reasons.append(reason)
     return "no GPU: " + "; ".join(reasons) if reasons else "no GPU: NumPy runs on the CPU only"
+
+
+def builds_reason(frameworks):
+    """gpu_missing_reason, where the installed builds decide it without importing a framework (a
+    CPU-only torch, tensorflow-cpu, jax without a GPU plugin); None where one build could use a
+    GPU (then its import decides)."""
+    frameworks = {"tensorflow" if f == "keras" else f for f in frameworks} & {"torch", "tensorflow", "jax"}
+    reasons = [_build_reason(f) for f in sorted(frameworks, key=["torch", "tensorflow", "jax"].index)]
+    if not all(reasons):
+        return None
+    return "no GPU: " + "; ".join(reasons) if reasons else "no GPU: NumPy runs on the CPU only"
+
+
+GPU_PLUGINS = re.compile(r"^(jax[-_](cuda|rocm)|libtpu)", re.I)  # the distributions that give jax a GPU (or TPU)
+
+
+def _build_reason(framework: str) -> str:
+    """Why the installed build of this framework cannot use a GPU, read from the distributions'
+    metadata; '' when it might."""
+    if framework == "torch":
+        v = _version("torch")
+        return f"torch {v} is a CPU-only build" if v and v.endswith("+cpu") else ""
+    if framework == "tensorflow":
+        v = _version("tensorflow-cpu")
+        return f"tensorflow-cpu {v} has no GPU support" if v and not _version("tensorflow") else ""
+    if framework == "jax":
+        v, lib = _version("jax"), _version("jaxlib") or ""
+        plugins = any(GPU_PLUGINS.match(d.metadata.get("Name") or "") for d in metadata.distributions())
+        return "" if plugins or "cuda" in lib or "rocm" in lib or not v else \
+            f"jax {v} sees only CPU devices (a CPU build of jaxlib, no GPU plugin)"
+    return ""
+
+
+def _version(dist):
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None

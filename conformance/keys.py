@@ -7,4 +7,3 @@ THREADS = pytest.StashKey[str]()  # how timings are threaded (--benchmark-only)
 DESELECTED = pytest.StashKey[dict]()  # reason -> [test ids]
 NOT_IMPLEMENTATIONS = pytest.StashKey[list]()  # files in an --impl folder or pattern that define no train
 STARTED = pytest.StashKey[float]()  # when this pytest run began, nearly (the report says the time to the first test)
-FAILED_IMPORTS = "conformance_failed_imports"  # an xdist worker's start-up data: the class's imports that failed

@@ -9,7 +9,7 @@ from conformance import ROOT, isolation, notebooks, pool
 from conformance.impl import Impl
 from conformance.imports import frameworks_of
 from conformance.replies import ImplError
-from conformance.submissions import defines_train
+from conformance.submissions import declared_tags, defines_train
 from implementations.contract import Config
 
 BUNDLED = ROOT / "implementations"
@@ -64,29 +64,20 @@ def _find_spec(dotted: str):
     return found
 
 
-def load(spec: str, keep: bool = True, name: str = "", in_class: bool = False, failed: dict = None) -> Impl:
+def load(spec: str, keep: bool = True, name: str = "", in_class: bool = False) -> Impl:
     """An implementation (a .py path, a notebook or a dotted module name), imported in a worker of
     its own: what its module declares comes back as data; a fault of its import (a crash, an exit,
     a hang) is kept on it, and every check of it fails with that status. keep=False: its worker
     stops once it has answered (a module that only runs beside others). name: its row's name (a
     class's file: its path in the folder). in_class: an import that fails is kept on it as its
-    problem (its row fails), not raised (which stops the run). failed: how its import already
-    failed in the run's first process ({'status', 'message'} or {'problem'}): kept, not tried again
-    (an xdist worker need not wait out a hanging import the controller has timed)."""
-    path, dotted = locate(spec)
-    plugged = not (dotted or "").startswith("implementations.")
-    alone = path.stem if dotted is None else dotted.rpartition(".")[2]
-    impl = Impl(name or alone, Config(), (), spec if plugged else "", path, tuple(sorted(frameworks_of(path))),
-                dotted=dotted, alone=alone if name and name != alone else "")
-    if failed:
-        impl.fault = isolation.WorkerFault(failed["status"], failed["message"]) if "status" in failed else None
-        impl.problem = failed.get("problem", "")
-        return impl
+    problem (its row fails), not raised (which stops the run)."""
+    impl = _unloaded(spec, name)
     if keep:
         pool.make_room()
     worker = isolation.Worker()
     try:
-        info = pool.import_in(worker, alone, impl.spec or dotted, path, dotted, impl.frameworks, impl.where)
+        info = pool.import_in(worker, impl.alone or impl.name, impl.spec or impl.dotted, impl.path, impl.dotted,
+                              impl.frameworks, impl.where)
     except isolation.WorkerFault as fault:
         worker.stop()
         impl.fault = isolation.WorkerFault(fault.status, f"importing {impl.where}: {fault.message}")
@@ -106,10 +97,27 @@ def load(spec: str, keep: bool = True, name: str = "", in_class: bool = False, f
     return impl
 
 
-def import_failures(impls) -> dict:
-    """{row name: how its import failed} for load(failed=...) in the run's other processes."""
-    return {i.name: ({"problem": i.problem} if i.problem else {"status": i.fault.status, "message": i.fault.message})
-            for i in impls if i.problem or i.fault is not None}
+def declared(spec: str, name: str = "") -> Impl:
+    """An implementation as its source declares it, not imported: its row's name, file, frameworks,
+    literal TAGS and a notebook's notes. What the controller of an xdist run needs (its workers
+    import every implementation and run the checks; a worker of its own here would import the
+    frameworks once more, 8 s before the workers start)."""
+    impl = _unloaded(spec, name)
+    impl.tags = declared_tags(impl.path)
+    if notebooks.is_notebook(impl.path):
+        try:
+            impl.notes = [n for cell in notebooks.cells(impl.path) for n in cell.notes]
+        except Exception:  # noqa: BLE001 - a notebook nbformat cannot read: its import says why, on its row
+            impl.notes = []
+    return impl
+
+
+def _unloaded(spec: str, name: str) -> Impl:
+    path, dotted = locate(spec)
+    plugged = not (dotted or "").startswith("implementations.")
+    alone = path.stem if dotted is None else dotted.rpartition(".")[2]
+    return Impl(name or alone, Config(), (), spec if plugged else "", path, tuple(sorted(frameworks_of(path))),
+                dotted=dotted, alone=alone if name and name != alone else "")
 
 
 def bundled_specs() -> list:

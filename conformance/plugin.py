@@ -15,13 +15,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 
 import pytest
 
-from conformance import HOME, INSTALLED, ROOT, SUITE, isolation, remote, selection
-from conformance.keys import DESELECTED, FAILED_IMPORTS, IMPLS, NOT_IMPLEMENTATIONS, STARTED, THREADS
+from conformance import HOME, INSTALLED, ROOT, SUITE, isolation, pytest_private, remote, selection
+from conformance.keys import DESELECTED, IMPLS, NOT_IMPLEMENTATIONS, STARTED, THREADS
 from conformance.submissions import Entry, SpecError, expand
 from conformance.impl import STRUCTURES, structure_id, structure_of
 from conformance.imports import frameworks_of
-from conformance.loading import (ORACLE, bundled_specs, distinct_names, import_failures,
-                                 is_implementation, load, locate)
+from conformance.loading import ORACLE, bundled_specs, declared, distinct_names, is_implementation, load, locate
 from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason, stop_all
 from conformance.replies import ImplError
 from conformance import report as report_hooks
@@ -105,12 +104,17 @@ def pytest_load_initial_conftests(early_config, parser, args):
     ns = early_config.known_args_namespace
     if not getattr(ns, "impl", None) or early_config.inipath == ROOT / "pytest.ini" or ns.rootdir or ns.inifilename:
         return
-    from conformance.pytest_private import take_ini
-
     if INSTALLED:  # from a wheel: no ini, and the installed package as rootdir
-        take_ini(early_config, None, SUITE.parent, ns)
+        pytest_private.take_ini(early_config, None, SUITE.parent, ns)
     else:
-        take_ini(early_config, ROOT / "pytest.ini", ROOT, ns)
+        pytest_private.take_ini(early_config, ROOT / "pytest.ini", ROOT, ns)
+
+
+def _distributing(config) -> bool:
+    """Whether this process is the controller of an xdist run (it runs no test itself), as xdist
+    decides it in its own pytest_configure."""
+    return (not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no"
+            and bool(config.getoption("tx", None)) and not config.getoption("collectonly"))
 
 
 def pytest_configure(config):
@@ -155,10 +159,10 @@ def _register_profiles():
 
 def _marks(impl):
     """Its TAGS (for -m), and its xdist group: under --dist loadgroup one worker runs every check of
-    the implementations that share a tutorial cell, so that each compiles once and the oracle's
-    references for the cell are computed once."""
-    cell = "-".join(f"{v}" for k, v in impl.config.asdict().items() if k not in ("init", "depths"))
-    return [getattr(pytest.mark, t) for t in impl.tags] + [pytest.mark.xdist_group(cell)]
+    an implementation (its worker process, with its compiled code, serves them all); a group per
+    implementation, not per tutorial cell, so that the work spreads evenly (nine of the bundled
+    implementations share the warm-up cell)."""
+    return [getattr(pytest.mark, t) for t in impl.tags] + [pytest.mark.xdist_group(impl.name.replace("@", "_"))]
 
 
 @pytest.fixture(scope="session")
@@ -233,11 +237,16 @@ class Suite:
             if config.getoption("gradescope") and len(entries) != 1:
                 raise SpecError(f"--gradescope grades one submission, but --impl names {len(entries)} implementations: "
                                 "run each submission on its own (its gradebook.csv row says the same)")
-            isolation.preload(FRAMEWORK_MODULES[f] for e in entries for f in frameworks_of(locate(e.spec)[0])
+            # A plug-in named alone whose import fails stops the run (a usage error), where the run
+            # starts: here. The xdist workers import every implementation again and run the checks,
+            # so that their controller only reads the others (a class's, the bundled ones); in a
+            # worker, a failed import is its row's failure.
+            worker = hasattr(config, "workerinput")
+            imported = [e for e in entries if not (_distributing(config) and (e.in_class or not found.entries))]
+            isolation.preload(FRAMEWORK_MODULES[f] for e in imported for f in frameworks_of(locate(e.spec)[0])
                               if f in FRAMEWORK_MODULES)
-            failed = getattr(config, "workerinput", {}).get(FAILED_IMPORTS, {})  # a class's, by row name
-            impls = [load(e.spec, name=e.name, in_class=e.in_class, failed=failed.get(e.name) if e.name else None)
-                     for e in entries]
+            impls = [load(e.spec, keep=not _distributing(config), name=e.name, in_class=e.in_class or worker)
+                     if e in imported else declared(e.spec, name=e.name) for e in entries]
             distinct_names(impls)
         except SpecError as e:
             raise pytest.UsageError(f"--impl {e}" if not str(e).startswith("--") else str(e)) from None
@@ -255,9 +264,7 @@ class Suite:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node):
-        """What an xdist worker gets with its start-up data: the class's imports that failed here (it
-        need not time a hanging one again), and on another host the submissions' files."""
-        node.workerinput[FAILED_IMPORTS] = import_failures(node.config.stash[IMPLS])
+        """What an xdist worker on another host gets with its start-up data: the submissions' files."""
         if not node.gateway.spec.popen:
             node.workerinput[remote.KEY] = remote.package(node.config.getoption("impl"))
 
@@ -301,6 +308,7 @@ class Suite:
     def pytest_collection_modifyitems(self, config, items):
         """Every check that does not apply is deselected with its reason (conformance/selection.py)."""
         selection.arrange(config, items)
+        pytest_private.group_ids(config, items)
 
     def pytest_report_header(self, config):
         impls = self.impls

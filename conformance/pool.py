@@ -3,7 +3,7 @@ recently used stopped first), the timing workers per thread budget, and the run'
 interpreter; importing a module into one; asking one for GPUs."""
 from collections import OrderedDict
 
-from conformance import isolation
+from conformance import devices, isolation
 from conformance.imports import FRAMEWORKS, frameworks_of, libraries_of
 from conformance.replies import ImplError
 
@@ -93,6 +93,8 @@ def gpu_missing_reason(frameworks) -> str:
     if not key:
         return "no GPU: NumPy runs on the CPU only"
     if key not in _GPU:
+        _GPU[key] = devices.builds_reason(key)  # the installed builds may say it without a worker
+    if _GPU[key] is None:
         worker = isolation.Worker()
         try:
             _GPU[key] = worker.request({"op": "devices", "frameworks": list(key)}, "asking the frameworks for GPUs",

@@ -25,3 +25,23 @@ def hide_progress(terminalreporter) -> None:
 
 def width(terminalreporter) -> int:
     return terminalreporter._tw.fullwidth
+
+
+def group_ids(config, items) -> None:
+    """--dist loadgroup in an xdist worker: the group written into each grouped test's id, where
+    the controller's scheduler reads it (`...[x]@group`). xdist 3.8 writes it to `item._nodeid`,
+    which pytest 9.2 no longer reads (the id lives in `item._id`), so that every group was
+    silently spread over the workers (pytest-dev/pytest-xdist#1386). A no-op once xdist writes it."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        old = item._id
+        if names and old.names and item.nodeid.rfind("@") <= item.nodeid.rfind("]"):
+            # into the last name, with the parameters: an id rebuilt from its parts (pytest makes
+            # one relative to the directory a run started in) keeps the group at the very end
+            last = old.names[-1] + (f"[{old.params}]" if old.params is not None else "") + f"@{'_'.join(names)}"
+            item._id = NodeId(path=old.path, names=(*old.names[:-1], last))

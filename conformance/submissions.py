@@ -101,6 +101,25 @@ def defines_train(path: Path) -> bool:
     return any(_names_train(node) for node in top_level(tree.body))
 
 
+def declared_tags(path: Path) -> tuple:
+    """Its TAGS, where the source assigns them a literal at its top level; () otherwise (its import
+    says what they are)."""
+    try:
+        source = notebooks.source(path) if notebooks.is_notebook(path) else path.read_text()
+        tree = ast.parse(source)
+    except Exception:  # noqa: BLE001 - unreadable: its import says why, on its row
+        return ()
+    tags = ()
+    for node in top_level(tree.body):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "TAGS" for t in node.targets):
+            try:
+                tags = ast.literal_eval(node.value)
+            except ValueError:
+                tags = ()
+    ok = isinstance(tags, (tuple, list)) and all(isinstance(t, str) and t.isidentifier() for t in tags)
+    return tuple(tags) if ok else ()
+
+
 def top_level(body):
     """The statements that run at import: the module body and its if/try/with blocks, not functions."""
     for node in body:

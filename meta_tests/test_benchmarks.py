@@ -319,7 +319,8 @@ def test_a_benchmark_run_reports_and_saves(tmp_path):
             assert row["us_low"] <= row["us_per_step"] <= row["us_high"]
             assert row["ratio_low"] <= row["floor_ratio"] <= row["ratio_high"]
         assert row["blocks"] >= min(timing.MIN_BLOCKS, tests_speed.PILOT + row["passes"])
-        assert row["floor_library"] in matmul.installed() and row["method_low"] <= row["method_us"] <= row["method_high"]
+        library = row["floor_library"].split(" on ")[0]  # at all cores, "numpy on 1 thread" where that was faster
+        assert library in matmul.installed() and row["method_low"] <= row["method_us"] <= row["method_high"]
         saved = json.loads(next((tmp_path / "storage").rglob("*one.json")).read_text())
         passes = [b for b in saved["benchmarks"] if b["extra_info"]["budget"] == row["budget"]]  # one a pass
         assert len(passes) == row["passes"] > 1

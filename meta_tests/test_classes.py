@@ -12,9 +12,10 @@ import time
 import nbformat
 import pytest
 
-from conformance import gradebook, notebooks, panels, remote
+from conformance import gradebook, isolation, notebooks, panels, remote
 from conformance import ROOT
-from conformance.submissions import SpecError, defines_train, expand
+from conformance.loading import declared
+from conformance.submissions import SpecError, declared_tags, defines_train, expand
 from meta_tests.catalogue import BUGS
 from meta_tests.classroom import notebook
 from meta_tests.subprocesses import fresh_env
@@ -52,6 +53,21 @@ def test_a_file_defines_train_by_def_assignment_or_import(tmp_path):
     found = {name: defines_train(tmp_path / name) for name in cases}
     assert found == {"a.py": True, "b.py": True, "c.py": True, "d.py": True, "e.py": True, "f.py": False,
                      "g.py": False}  # e.py cannot be read: its row says why, rather than the file vanishing
+
+
+def test_the_controller_of_an_xdist_run_reads_what_a_module_declares(tmp_path):
+    """Read, not imported (no worker starts): a literal TAGS, none where they are computed or not
+    words, and a notebook's notes."""
+    cases = {"a.py": "TAGS = ('nn', 'numpy')\ndef train(x, y, cfg): pass\n", "b.py": "TAGS = tuple(['x'])\n",
+             "c.py": "TAGS = ('two words',)\n", "d.py": "import numpy\n"}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "e.ipynb").write_text(notebook(STUDENT, "e"))
+    assert {n: declared_tags(tmp_path / n) for n in cases} == {"a.py": ("nn", "numpy"), "b.py": (), "c.py": (), "d.py": ()}
+    before = len(isolation.LIVE)
+    impl = declared(str(tmp_path / "e.ipynb"), name="class/e")
+    assert (impl.name, impl.tags, impl.frameworks) == ("class/e", ("nn", "numpy"), ("numpy",))
+    assert impl.notes and all(n.startswith("cell ") for n in impl.notes) and len(isolation.LIVE) == before
 
 
 def test_a_folder_and_a_pattern_name_rows_by_their_path(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """The plugin, run as users run it: from another directory, under -k, -n 2 and in random order.
 
-Each test starts pytest in a subprocess, as `.venv/bin/pytest` after the README's set-up."""
+Each test but the last starts pytest in a subprocess, as `.venv/bin/pytest` after the README's set-up."""
 import json
 import re
 import subprocess
@@ -266,3 +266,52 @@ def test_a_lone_plug_in_is_run_after_others(tmp_path):
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert re.search(r"the same inputs gave a different .* after oracle, numpy_manual and two calls of carries",
                      proc.stdout), proc.stdout[-3000:]
+
+
+def test_under_loadgroup_each_implementation_runs_in_one_worker(tmp_path):
+    """`./run suite`'s -n 2 --dist loadgroup: every check of an implementation goes to one worker,
+    which starts its module once (pytest 9.2 reads the group only where pytest_private writes it:
+    pytest-xdist#1386). The controller reads the modules, it does not import them; a plug-in named
+    alone that cannot be imported still stops the run with one line, before any worker starts."""
+    mods = [STUDENT, ROOT / "meta_tests" / "correct" / "einsum_numpy.py"]
+    proc = pytest_in(tmp_path, *(f"--impl={m}" for m in mods), "-n", "2", "--dist", "loadgroup", "-v",
+                     "-k", "contract or bad_input", "--report=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    workers = {}
+    # (run from elsewhere, pytest 9.2 shows the id re-parsed: `[student-x_rank_1]@student]`)
+    for worker, group in re.findall(r"^\[(gw\d)\] .*::\S+\[\S+\]@([^\s\]]+)\]?\s*$", proc.stdout, re.M):
+        workers.setdefault(group, set()).add(worker)
+    assert {g: len(w) for g, w in workers.items()} == {"student": 1, "einsum_numpy": 1}, proc.stdout[-3000:]
+    assert "implementations: student (nn numpy), einsum_numpy (numpy)" in proc.stdout, proc.stdout[:2000]
+    (tmp_path / "boom.py").write_text("raise RuntimeError('boom at import')\n\n\ndef train(x, y, cfg):\n    pass\n")
+    proc = pytest_in(tmp_path, "--impl=boom.py", "-n", "2", "--report=none")
+    assert proc.returncode == 4 and "cannot use implementation boom.py: import failed: RuntimeError: boom at " \
+        "import" in proc.stdout + proc.stderr and "crashed" not in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("installed, reason", [
+    ({"torch": "2.13.0+cpu", "tensorflow-cpu": "2.21.0", "jax": "0.10.2", "jaxlib": "0.10.2"},
+     "no GPU: torch 2.13.0+cpu is a CPU-only build; tensorflow-cpu 2.21.0 has no GPU support; jax 0.10.2 sees only "
+     "CPU devices (a CPU build of jaxlib, no GPU plugin)"),
+    ({"torch": "2.13.0", "tensorflow-cpu": "2.21.0", "jax": "0.10.2", "jaxlib": "0.10.2"}, None),  # CUDA or a Mac's
+    ({"torch": "2.13.0+cpu", "tensorflow": "2.21.0", "jax": "0.10.2", "jaxlib": "0.10.2"}, None),
+    ({"torch": "2.13.0+cpu", "tensorflow-cpu": "2.21.0", "jax": "0.10.2", "jaxlib": "0.10.2",
+      "jax-cuda12-plugin": "0.10.2"}, None),
+])
+def test_the_installed_builds_answer_the_gpu_question_only_when_they_decide_it(monkeypatch, installed, reason):
+    """The header's devices line without importing a framework where the builds settle it; where one
+    build could use a GPU (None), a worker asks the framework itself."""
+    from types import SimpleNamespace
+
+    from conformance import devices
+
+    def version(dist):
+        if dist not in installed:
+            raise devices.metadata.PackageNotFoundError(dist)
+        return installed[dist]
+
+    monkeypatch.setattr(devices.metadata, "version", version)
+    monkeypatch.setattr(devices.metadata, "distributions",
+                        lambda: [SimpleNamespace(metadata={"Name": n}) for n in installed])
+    assert devices.builds_reason({"torch", "tensorflow", "jax"}) == reason
+    assert devices.builds_reason(set()) == "no GPU: NumPy runs on the CPU only"
