@@ -19,9 +19,16 @@ def arrange(config, items):
     benchmarking = config.getoption("benchmark_only", False)
     reasons = config.stash[DESELECTED]
     if not benchmarking and not _random_order(config):  # one implementation's checks together: its worker
-        # (and its compiled code) serves them all
+        # (and its compiled code) serves them all; in an xdist worker, the heaviest first (the groups go
+        # out in this order), so that the light ones even out the end of the run
         rank = {id(i): n for n, i in enumerate(config.stash[IMPLS])}
-        items.sort(key=lambda i: rank.get(id(_impl_of(i)), -1))
+        worker = hasattr(config, "workerinput")
+
+        def order(item):  # the self-tests first
+            impl = _impl_of(item)
+            return (0, 0, 0) if impl is None else (1, -_weight(impl) if worker else 0, rank.get(id(impl), -1))
+
+        items.sort(key=order)
     probed = []
     for item in items:
         impl = _impl_of(item)
@@ -45,6 +52,16 @@ def arrange(config, items):
             params = getattr(getattr(item, "callspec", None), "params", {})
             return params.get("part", 0), params.get("cores", 0)
         items.sort(key=when)
+
+
+COMPILING = {"tensorflow", "keras", "jax", "torch.compile", "tf.jit_compile"}  # they compile for each new shape
+
+
+def _weight(impl) -> int:
+    """How long an implementation's checks take, roughly, from what it imports: a framework that
+    compiles per shape (the domain family draws many), then torch, then NumPy alone."""
+    frameworks = set(impl.frameworks)
+    return 2 if frameworks & COMPILING else 1 if "torch" in frameworks else 0
 
 
 def _random_order(config) -> bool:
