@@ -23,7 +23,7 @@ from conformance.impl import Impl
 from conformance.isolation import WorkerFault
 from conformance.keys import IMPLS, STARTED
 from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason
-from conformance.results import FAMILIES, Prop, Report, family_of, leak_reason  # noqa: F401 - leak_reason: the plugin's
+from conformance.results import FAMILIES, Prop, Report, family_of, leak_reason, plain_id  # noqa: F401 - leak_reason: the plugin's
 from conformance.terminal import matrix_lines, speed_lines, time_lines, why_lines
 
 def applicable(config, impl) -> list:
@@ -170,13 +170,13 @@ class Reporter:
 
     def pytest_collection_finish(self, session):
         if session.items:
-            self.report.order = {item.nodeid: i for i, item in enumerate(session.items)}
+            self.report.order = {plain_id(item.nodeid): i for i, item in enumerate(session.items)}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids):
         """Under xdist the controller collects nothing: the workers' order (the same in each) is the run's."""
         if not self.report.order:
-            self.report.order = {nodeid: i for i, nodeid in enumerate(ids)}
+            self.report.order = {plain_id(nodeid): i for i, nodeid in enumerate(ids)}
 
     def pytest_runtest_setup(self, item):
         self.item = item

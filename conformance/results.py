@@ -41,6 +41,11 @@ def leak_reason(test: str, leak: list, stuck: list) -> str:
     return f"a call during {test} left process-wide state changed ({put}): {'; '.join(leak[:4])}"
 
 
+def plain_id(nodeid: str) -> str:
+    """A test's id without the group xdist's loadgroup appends to it (`...[x]@x`)."""
+    return nodeid[:nodeid.rfind("@")] if nodeid.rfind("@") > nodeid.rfind("]") else nodeid
+
+
 def family_of(nodeid: str):
     return FAMILIES.get(nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py"))
 
@@ -66,8 +71,8 @@ class Report:
         self.order = {}  # test id -> its place in the collection: a cell's first failure is the same under -n
 
     def add(self, rep):
-        props = dict(rep.user_properties)
-        impl, family = props.get(Prop.IMPL), family_of(rep.nodeid)
+        props, nodeid = dict(rep.user_properties), plain_id(rep.nodeid)
+        impl, family = props.get(Prop.IMPL), family_of(nodeid)
         if Prop.TUTORIAL_RUN in props and impl:
             self.runs[impl] = props[Prop.TUTORIAL_RUN]
         if Prop.SPEED in props and impl and rep.when == "call" and rep.passed:
@@ -81,8 +86,8 @@ class Report:
             notes = self.notes.setdefault((impl, family), [])
             notes += [props[Prop.NOTE]] if props[Prop.NOTE] not in notes else []
         if Prop.LEAK in props and impl:  # the plugin put back what a call left changed: a hygiene failure
-            entry = {"test": rep.nodeid, "status": "fail", "phase": "after the test",
-                     "reason": leak_reason(rep.nodeid.split("::")[-1], props[Prop.LEAK],
+            entry = {"test": nodeid, "status": "fail", "phase": "after the test",
+                     "reason": leak_reason(nodeid.split("::")[-1], props[Prop.LEAK],
                                            props.get(Prop.STUCK, [])),
                      "reproduce": props.get(Prop.REPRODUCE), "details": [], "leaks": 1}
             cell = self.tests.setdefault((impl, "hygiene"), [])
@@ -94,7 +99,7 @@ class Report:
                 if self.order.get(entry["test"], last) < self.order.get(earlier["test"], last):
                     earlier.update({**entry, "leaks": earlier["leaks"]})
                 earlier["leaks"] += 1
-            self.done.add(rep.nodeid)
+            self.done.add(nodeid)
             return  # its failed teardown is this hygiene failure, not one of the test's own family
         if Prop.TRAINED in props and impl and family:
             spent = self.time.setdefault((impl, family), [0.0, 0.0, 0, 0])
@@ -102,7 +107,7 @@ class Report:
                 spent[i] += value
         if not (rep.when == "call" or rep.failed or rep.skipped):
             return  # a passing setup or teardown says nothing about the test
-        self.done.add(rep.nodeid)
+        self.done.add(nodeid)
         if not impl or not family:
             return
         if rep.skipped:
@@ -114,7 +119,7 @@ class Report:
                      "details": props.get(Prop.DETAILS, []), "fault": props.get(Prop.FAULT)}
         else:
             entry = {"status": "pass"}
-        self.tests.setdefault((impl, family), []).append({"test": rep.nodeid, **entry})
+        self.tests.setdefault((impl, family), []).append({"test": nodeid, **entry})
 
     def shown(self):
         """The implementations with at least one result (-k may have deselected the others)."""

@@ -49,3 +49,17 @@ def test_state_left_changed_is_one_hygiene_failure_however_many_tests_saw_it():
     cell = report.cell("mine", "hygiene")
     assert (cell["pass"], cell["fail"]) == (1, 1) and cell["reproduce"] == "a" and "test_a" in cell["reason"]
     assert cell["failures"][0]["leaks"] == 3
+
+
+def test_ids_are_shown_without_the_xdist_group():
+    """Under --dist loadgroup each id ends in its group (`[mine]@mine`): the report names the test
+    as the collection did, and orders it by the collection's place."""
+    report = Report(["mine"])
+    report.order = {"tests/test_contract.py::test_a[mine]": 0, "tests/test_contract.py::test_b[mine]": 1}
+    report.add(rep("test_contract.py::test_b[mine]@mine", "failed", when="teardown", leak=["torch default dtype"],
+                   reproduce="b"))
+    report.add(rep("test_contract.py::test_a[mine]@mine", "failed", when="teardown", leak=["torch default dtype"],
+                   reproduce="a"))
+    cell = report.cell("mine", "hygiene")
+    assert cell["reproduce"] == "a" and cell["reason"].startswith("a call during test_a[mine] left"), cell
+    assert "@" not in cell["failures"][0]["test"]
