@@ -49,7 +49,7 @@ def gpu_missing_reason(frameworks) -> str:
                 return ""
             reason = f"jax {jax.__version__} sees only CPU devices"
         reasons.append(reason)
-    return "no GPU: " + "; ".join(reasons) if reasons else "no GPU: NumPy runs on the CPU only"
+    return _said(reasons)
 
 
 def builds_reason(frameworks):
@@ -58,8 +58,10 @@ def builds_reason(frameworks):
     GPU (then its import decides)."""
     frameworks = {"tensorflow" if f == "keras" else f for f in frameworks} & {"torch", "tensorflow", "jax"}
     reasons = [_build_reason(f) for f in sorted(frameworks, key=["torch", "tensorflow", "jax"].index)]
-    if not all(reasons):
-        return None
+    return _said(reasons) if all(reasons) else None
+
+
+def _said(reasons) -> str:
     return "no GPU: " + "; ".join(reasons) if reasons else "no GPU: NumPy runs on the CPU only"
 
 

@@ -241,12 +241,12 @@ class Suite:
             # starts: here. The xdist workers import every implementation again and run the checks,
             # so that their controller only reads the others (a class's, the bundled ones); in a
             # worker, a failed import is its row's failure.
-            worker = hasattr(config, "workerinput")
-            imported = [e for e in entries if not (_distributing(config) and (e.in_class or not found.entries))]
-            isolation.preload(FRAMEWORK_MODULES[f] for e in imported for f in frameworks_of(locate(e.spec)[0])
-                              if f in FRAMEWORK_MODULES)
-            impls = [load(e.spec, keep=not _distributing(config), name=e.name, in_class=e.in_class or worker)
-                     if e in imported else declared(e.spec, name=e.name) for e in entries]
+            worker, distributing = hasattr(config, "workerinput"), _distributing(config)
+            imported = [not (distributing and (e.in_class or not found.entries)) for e in entries]
+            isolation.preload(FRAMEWORK_MODULES[f] for e, i in zip(entries, imported) if i
+                              for f in frameworks_of(locate(e.spec)[0]) if f in FRAMEWORK_MODULES)
+            impls = [load(e.spec, keep=not distributing, name=e.name, in_class=e.in_class or worker)
+                     if i else declared(e.spec, name=e.name) for e, i in zip(entries, imported)]
             distinct_names(impls)
         except SpecError as e:
             raise pytest.UsageError(f"--impl {e}" if not str(e).startswith("--") else str(e)) from None

@@ -93,24 +93,15 @@ def row_names(files, base: Path) -> dict:
 def defines_train(path: Path) -> bool:
     """Whether a file defines train at its top level (a def, an assignment, an import): read, not
     run. One that cannot be read as Python counts as an implementation, so that its error is its row's."""
-    try:
-        source = notebooks.source(path) if notebooks.is_notebook(path) else path.read_text()
-        tree = ast.parse(source)
-    except Exception:  # noqa: BLE001 - a SyntaxError, or a notebook nbformat cannot read: its row says why
-        return True
-    return any(_names_train(node) for node in top_level(tree.body))
+    tree = _parsed(path)
+    return tree is None or any(_names_train(node) for node in top_level(tree.body))
 
 
 def declared_tags(path: Path) -> tuple:
     """Its TAGS, where the source assigns them a literal at its top level; () otherwise (its import
     says what they are)."""
-    try:
-        source = notebooks.source(path) if notebooks.is_notebook(path) else path.read_text()
-        tree = ast.parse(source)
-    except Exception:  # noqa: BLE001 - unreadable: its import says why, on its row
-        return ()
-    tags = ()
-    for node in top_level(tree.body):
+    tree, tags = _parsed(path), ()
+    for node in top_level(tree.body) if tree is not None else ():
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "TAGS" for t in node.targets):
             try:
                 tags = ast.literal_eval(node.value)
@@ -118,6 +109,15 @@ def declared_tags(path: Path) -> tuple:
                 tags = ()
     ok = isinstance(tags, (tuple, list)) and all(isinstance(t, str) and t.isidentifier() for t in tags)
     return tuple(tags) if ok else ()
+
+
+def _parsed(path: Path):
+    """The file's module (a notebook's code cells as Python), read, not run; None when it cannot
+    be read as Python (its import says why, on its row)."""
+    try:
+        return ast.parse(notebooks.source(path) if notebooks.is_notebook(path) else path.read_text())
+    except Exception:  # noqa: BLE001 - a SyntaxError, or a notebook nbformat cannot read
+        return None
 
 
 def top_level(body):

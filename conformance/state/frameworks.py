@@ -118,7 +118,8 @@ def _config_reader(config):
         cached(readonly_values=True)
         for entry in entries.values():
             entry.env_value_force, entry.user_override.get(), entry.env_value_default, entry.default
-        assert unset is not None
+        if unset is None:
+            raise AttributeError("torch.utils._config_module has no _UNSET_SENTINEL")
     except Exception:  # noqa: BLE001 - another torch: its public full copy
         return lambda: {k: copied(v) for k, v in config.get_config_copy().items()}
 
