@@ -156,7 +156,9 @@ def test_a_budget_holds_code_that_tries_to_use_more_cores():
                              timeout=120, env=fresh_env(default_threads=True))
         assert out.returncode == 0, out.stderr
         return float(out.stdout)
-    assert cores(1) <= 1.05
+    # the bound a row is flagged at (unheld, XLA's two threads measured 1.9; held, up to 1.06 on this
+    # shared VM, whose accounting of a 0.5 s run is not exact)
+    assert cores(1) <= timing.OVER
     assert cores(2) > 1.3
 
 
