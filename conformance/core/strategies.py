@@ -163,9 +163,10 @@ AWKWARD_INPUTS = Example(shape=POOL[2], data_seed=2, calls=(
 # precision keeps (Adam's moments, a learning rate or step count baked into a compiled step) meets the
 # call after it in every run, not only when the draws happen to repeat a structure. The second call
 # starts from the tutorial's randn init, whose hidden inputs are large (what a clamp such as ReLU6
-# gets wrong, and a drawn nn.Linear-scale init never shows).
+# gets wrong, and a drawn nn.Linear-scale init never shows). The first call gives the depths, as
+# an array, so that every run gives the dynamic model its depths; the second draws its own.
 REPEATED = Example(shape=POOL[3], data_seed=4, calls=(
-    Call(structure=-1, dtype="float32", lr_fraction=0.3, steps=30, seed=12),
+    Call(structure=-1, dtype="float32", lr_fraction=0.3, steps=30, seed=12, depth_seed=15, depths_form="array"),
     Call(structure=-1, dtype="float32", lr_fraction=0.02, steps=17, seed=13, init_seed=14, init_scale="randn")))
 
 

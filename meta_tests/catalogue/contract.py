@@ -135,7 +135,7 @@ CONTRACT = [
     # --- bad input
     Bug("no_input_validation", "numpy_manual",
         (("shapes = check(x, y, cfg)", "shapes = {'w1': (x.shape[-1], cfg.hidden), 'w2': (cfg.hidden, y.shape[-1])}"),),
-        "test_bad_input", r"x holding nan: no error raised"),
+        "test_bad_input", r"x holding nan: no error raised", select="non_finite"),
     Bug("negative_depth_unchecked", "correct/keras_layers",
         (("any(not 0 <= int(d) <= cfg.max_depth for d in cfg.depths)", "any(int(d) > cfg.max_depth for d in cfg.depths)"),),
         "test_bad_input", r"depths=\(0, -1, 1\) .*no error raised", select="depths"),

@@ -37,9 +37,10 @@ PROCESS = [
           "        out[\"w\" + suffix] = layer.weight.detach().numpy().T.astype(cfg.dtype)\n"
           "        if cfg.bias:\n            out[\"b\" + suffix] = layer.bias.detach().numpy().astype(cfg.dtype)\n"
           "    return out\n\n\nclass DynamicNet(nn.Module):")),
-        "test_hygiene", r"when the global random generators were in another state before the call"),
+        "test_hygiene", r"when the global random generators were in another state before the call",
+        select="global_generators"),
     Bug("sets_torch_default_dtype", "torch_tensors", first_statement("torch_tensors", "torch.set_default_dtype(getattr(torch, cfg.dtype))"),
-        "test_hygiene", r"the call changed process-wide state .*torch default dtype"),
+        "test_hygiene", r"the call changed process-wide state .*torch default dtype", select="call_changes"),
     Bug("sets_matmul_precision", "torch_autograd", first_statement("torch_autograd", "torch.set_float32_matmul_precision('medium')"),
         "test_hygiene", r"torch float32 matmul precision: 'highest' -> 'medium'"),
     Bug("sets_flush_denormal", "torch_tensors", first_statement("torch_tensors", "torch.set_flush_denormal(True)"),
