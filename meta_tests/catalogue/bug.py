@@ -14,7 +14,8 @@ class Bug:
     message: str  # a regex the failure message must match
     names: str = ""  # a regex the diagnosis must match ("likely: ..."), for a bug with a plain name
     isolate: bool = False  # run it in a fresh process: its damage cannot be put back, or only shows there
-    select: str = ""  # a -k expression that narrows the family to the tests that show the bug (a slow module)
+    select: str = ""  # a -k expression that narrows the family to the tests that show the bug by its message
+    # (a slow module, or one whose first failing test shows another symptom: its run stops there)
     args: tuple = ()  # more options for its run (a short --call-timeout for a module that hangs)
     fault: bool = False  # a misbehaviour of its process: also run beside a correct module (meta_tests/test_faults.py)
 
