@@ -117,6 +117,14 @@ def _distributing(config) -> bool:
             and bool(config.getoption("tx", None)) and not config.getoption("collectonly"))
 
 
+def _self_tests_only(config) -> bool:
+    """Whether every path the run was given lies in meta_tests/: then no check of the suite runs
+    in this process, and the bundled implementations are not loaded (their workers, for nothing)."""
+    meta = ROOT / "meta_tests"
+    paths = [(config.invocation_params.dir / a.split("::")[0]).resolve() for a in config.args]
+    return bool(paths) and all(p == meta or meta in p.parents for p in paths)
+
+
 def pytest_configure(config):
     if active(config):
         config.pluginmanager.register(Suite(config), "conformance-suite")
@@ -233,7 +241,9 @@ class Suite:
             specs = [here.get(s, s) for s in specs]
         try:
             found = expand(specs)
-            entries = found.entries or [Entry(s) for s in bundled_specs() if is_implementation(s)]
+            bundled = [] if found.entries else [Entry(s) for s in bundled_specs() if is_implementation(s)]
+            # self-tests alone load none, but their inner runs' workers fork with the frameworks imported
+            entries = found.entries or ([] if not specs and _self_tests_only(config) else bundled)
             if config.getoption("gradescope") and len(entries) != 1:
                 raise SpecError(f"--gradescope grades one submission, but --impl names {len(entries)} implementations: "
                                 "run each submission on its own (its gradebook.csv row says the same)")
@@ -243,7 +253,8 @@ class Suite:
             # worker, a failed import is its row's failure.
             worker, distributing = hasattr(config, "workerinput"), _distributing(config)
             imported = [not (distributing and (e.in_class or not found.entries)) for e in entries]
-            isolation.preload(FRAMEWORK_MODULES[f] for e, i in zip(entries, imported) if i
+            imports = [e for e, i in zip(entries, imported) if i] if entries else bundled
+            isolation.preload(FRAMEWORK_MODULES[f] for e in imports
                               for f in frameworks_of(locate(e.spec)[0]) if f in FRAMEWORK_MODULES)
             impls = [load(e.spec, keep=not distributing, name=e.name, in_class=e.in_class or worker)
                      if i else declared(e.spec, name=e.name) for e, i in zip(entries, imported)]
