@@ -14,9 +14,9 @@ import numpy as np
 
 from conformance.core import oracle
 from conformance.results import Prop
-from conformance.core.compare import fail, reference_for
+from conformance.core.compare import assert_arrays, assert_losses, fail, reference_for
 from conformance.core.envelope import to64
-from conformance.core.start import cached_run, setup
+from conformance.core.start import cached_run, setup, shapes_of
 
 RATIO_BOUND = {"two_layer": 0.5, "dynamic": 0.95}
 
@@ -43,8 +43,11 @@ def tutorial_run(res, x, y, cfg) -> dict:
 def test_loss_ends_far_below_start(impl, record_property):
     x, y, cfg = setup(impl, 0, impl.config.dtype)
     res = cached_run(impl, x, y, cfg)
+    losses = assert_losses(res["losses"], cfg.steps, impl, cfg)
     record_property(Prop.TUTORIAL_RUN, tutorial_run(res, x, y, cfg))
-    if not np.isfinite(np.asarray(res["losses"], dtype=float)).all():
+    for key in ("init", "params"):  # the oracle reads them: shapes it cannot read are named, not met
+        assert_arrays(key, res[key], shapes_of(cfg, x, y), None, impl, cfg)
+    if not np.isfinite(losses).all():
         fail("reported losses hold NaN or Inf: training diverged", impl, cfg)
     x64, y64 = x.astype("float64"), y.astype("float64")
     ratio = expected_loss(res["params"], x64, y64, cfg) / expected_loss(res["init"], x64, y64, cfg)

@@ -26,7 +26,7 @@ def fail(message: str, impl, cfg=None, seed=None):
 
 
 def assert_arrays(what, arrays, shapes, dtype, impl, cfg):
-    """Canonical names, shapes (a hint when transposed) and dtype of a mapping of arrays."""
+    """Canonical names, shapes (a hint when transposed) and dtype (None: any) of a mapping of arrays."""
     __tracebackhide__ = True
     if not hasattr(arrays, "keys") or set(arrays.keys()) != set(shapes):
         got = sorted(arrays.keys()) if hasattr(arrays, "keys") else type(arrays).__name__
@@ -39,8 +39,8 @@ def assert_arrays(what, arrays, shapes, dtype, impl, cfg):
             hint = " (transposed? canonical layout is (in, out))" if a.shape == shape[::-1] else \
                 size_hint(name, a.shape, shape, cfg)
             fail(f"{what}[{name!r}] has shape {a.shape}, but should be {shape}{hint}", impl, cfg)
-        if a.dtype != np.dtype(cfg.dtype):
-            fail(f"{what}[{name!r}] has dtype {a.dtype}, but should be {cfg.dtype} (cfg.dtype)", impl, cfg)
+        if dtype is not None and a.dtype != np.dtype(dtype):
+            fail(f"{what}[{name!r}] has dtype {a.dtype}, but should be {dtype} (cfg.dtype)", impl, cfg)
 
 
 def assert_losses(losses, steps, impl, cfg):
