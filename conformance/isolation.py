@@ -22,6 +22,7 @@ INTERRUPT. Each is a WorkerFault: the call's failure, never a pass, and the next
 new worker. A Ctrl-C at the terminal goes to the suite alone (the workers have their own session).
 """
 import multiprocessing
+import multiprocessing.forkserver  # here: one first imported in an inline run (pytester) is dropped, its server left running
 import os
 import signal
 import sys

@@ -315,3 +315,27 @@ def test_the_installed_builds_answer_the_gpu_question_only_when_they_decide_it(m
                         lambda: [SimpleNamespace(metadata={"Name": n}) for n in installed])
     assert devices.builds_reason({"torch", "tensorflow", "jax"}) == reason
     assert devices.builds_reason(set()) == "no GPU: NumPy runs on the CPU only"
+
+
+INLINE_RUNS = f'''
+import os, pathlib
+
+def test_three_inline_runs(pytester):
+    for _ in range(3):
+        pytester.inline_run({str(ROOT / "tests" / "test_contract.py")!r}, "-k", "result_layout", "--impl={STUDENT}",
+                            "-p", "no:cacheprovider", "--report=none")
+    servers = [p for p in pathlib.Path("/proc").iterdir() if p.name.isdigit()
+               and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())
+               and b"forkserver" in (p / "cmdline").read_bytes()]
+    assert len(servers) == 1, f"{{len(servers)}} fork servers after three inline runs"
+'''
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="counts processes in /proc (Linux)")
+def test_inline_runs_in_one_process_share_one_fork_server(tmp_path):
+    """The self-tests run the suite inline (pytester), many times in one process: each run once
+    started a fork server of its own (450 MB each, the frameworks preloaded) and left it running,
+    until the catalogue alone filled the machine's memory."""
+    (tmp_path / "test_inline.py").write_text(INLINE_RUNS)
+    proc = pytest_in(tmp_path, "-p", "pytester", "-p", "no:cacheprovider", "test_inline.py")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
