@@ -43,10 +43,17 @@ def run_suite(pytester, module_paths, *where, isolate=False):
     return [(r.nodeid, r.longreprtext) for r in reprec.getreports("pytest_runtest_logreport") if r.failed]
 
 
-@pytest.mark.parametrize("bug", BUGS, ids=[b.id for b in BUGS])
-def test_suite_catches(pytester, bug: Bug):
+def written(pytester, bug: "Bug | str"):
+    """The catalogue entry (or its id) and the path of its module, written in the test's folder."""
+    bug = bug if isinstance(bug, Bug) else next(b for b in BUGS if b.id == bug)
     path = pytester.path / f"{bug.id}.py"
     path.write_text(bug.text())
+    return bug, path
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.id for b in BUGS])
+def test_suite_catches(pytester, bug: Bug):
+    bug, path = written(pytester, bug)
     where = [str(ROOT / "tests" / f"{bug.family}.py")] + (["-k", bug.select] if bug.select else [])
     # the first failing example is proof enough (shrinking: test_domain's own), and so is the first
     # failing test (-x): the rest of the family would only confirm a verdict already reached
@@ -77,9 +84,7 @@ def test_the_fixed_examples_alone_catch(pytester, bug_id):
     """With no drawn example at all (--max-examples=0), so whatever hypothesis would draw: an edit
     of test_domain once changed the derandomized draws, and a bug that only the draws had caught
     passed. The fixed examples are what every run is sure to try."""
-    bug = next(b for b in BUGS if b.id == bug_id)
-    path = pytester.path / f"{bug.id}.py"
-    path.write_text(bug.text())
+    bug, path = written(pytester, bug_id)
     failures = run_suite(pytester, [path], f"{ROOT / 'tests' / 'test_domain.py'}::test_domain", "--max-examples=0",
                          "--shrink-budget=0")
     assert [n.split("::")[1] for n, _ in failures] == [f"test_domain[{bug_id}]"], failures
@@ -93,9 +98,7 @@ MALFORMED = ["linear_weight_untransposed", "ignores_dtype"]
 
 @pytest.mark.parametrize("bug_id", MALFORMED)
 def test_a_malformed_result_fails_with_messages_never_the_suites_errors(pytester, bug_id):
-    bug = next(b for b in BUGS if b.id == bug_id)
-    path = pytester.path / f"{bug.id}.py"
-    path.write_text(bug.text())
+    bug, path = written(pytester, bug_id)
     failures = run_suite(pytester, [path], "--shrink-budget=0")
     assert any(re.search(bug.message, t) for _, t in failures), failures
     raw = [f"{n}: {next(line for line in t.splitlines() if line.startswith('E '))}" for n, t in failures

@@ -5,8 +5,8 @@ import pytest
 
 from conformance.data import make_data
 from conformance.core import envelope, oracle
-from conformance.core.compare import assert_arrays, assert_losses, fail
-from conformance.core.start import DEEPEST, dynamic_changes, setup, shapes_of, small_sizes
+from conformance.core.compare import assert_layout, fail
+from conformance.core.start import DEEPEST, dynamic_changes, setup, small_sizes
 from conformance.core.stats import uniformity
 
 # The drawn-depths tests together raise a false alarm on a correct implementation with
@@ -41,11 +41,9 @@ def test_result_layout(impl, dtype):
     cfg = impl.config.replace(dtype=dtype, steps=3)
     x, y = make_data(cfg, 0)
     res = impl.run(x, y, cfg)
-    losses = assert_losses(res["losses"], 3, impl, cfg)
+    losses = assert_layout(res, x, y, cfg, impl, dtype)
     if not np.isfinite(losses).all():
         fail(f"losses should be 3 finite numbers for steps=3, got {losses!r}", impl, cfg)
-    for key in ("init", "params", "grads"):
-        assert_arrays(key, res[key], shapes_of(cfg, x, y), dtype, impl, cfg)
 
 
 def test_init_is_cfg_init(impl):
@@ -90,8 +88,7 @@ def test_a_diverging_run_returns(impl, dtype):
     if losses.shape != (cfg.steps,):
         fail(f"lr={lr:g}, at which the loss overflows: losses has shape {losses.shape}, not ({cfg.steps},): "
              "does it stop early when the loss is no longer finite? Run every step", impl, cfg)
-    for key in ("init", "params", "grads"):
-        assert_arrays(key, res[key], shapes_of(cfg, x, y), dtype, impl, cfg)
+    assert_layout(res, x, y, cfg, impl, dtype)
     assert_diverged_as_it_happened(impl, res, x, y, cfg)
 
 

@@ -22,7 +22,7 @@ from conformance.report import command
 from conformance.replies import one_line_error
 from implementations.contract import Config, param_shapes
 from conformance.core import oracle
-from conformance.core.compare import (assert_arrays, assert_losses, assert_unchanged, changed_since, diagnosed, explain,
+from conformance.core.compare import (assert_layout, assert_unchanged, changed_since, diagnosed, explain,
                            inputs_copy, reference_for, result_copy)
 from conformance.core.envelope import findings
 from conformance.core.start import drawn_depths, own_init
@@ -176,15 +176,12 @@ def check_example(impl, example, replay_command):
             failed(one_line_error(e) + why_it_raised(impl, x, y, given))
         try:
             assert_unchanged(before, x, y, given, impl)
-            shapes = param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
-            for key in ("init", "params") + (("grads",) if cfg.steps else ()):
-                assert_arrays(key, got[key], shapes, cfg.dtype, impl, cfg)
-            assert_losses(got["losses"], cfg.steps, impl, cfg)
+            assert_layout(got, x, y, cfg, impl, cfg.dtype)
         except pytest.fail.Exception as e:
             failed(str(e.msg).rsplit(" [", 1)[0])
-        if cfg.init is not None and any(not np.array_equal(got["init"][k], cfg.init[k]) for k in shapes):
+        if cfg.init is not None and any(not np.array_equal(got["init"][k], cfg.init[k]) for k in cfg.init):
             failed("init differs from cfg.init (it should be cfg.init exactly)")
-        if cfg.init is None and any(not np.array_equal(got["init"][k], start[k]) for k in shapes):
+        if cfg.init is None and any(not np.array_equal(got["init"][k], start[k]) for k in start):
             failed(f"init differs from the init a 0-step call with the same cfg.seed={cfg.seed} drew")
         if cfg.model == "dynamic":
             depths = np.asarray(got["depths"])

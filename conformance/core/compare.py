@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conformance.core import diagnosis, envelope, kinks
+from implementations.contract import param_shapes
 
 
 def tag(impl, cfg, seed=None) -> str:
@@ -41,6 +42,19 @@ def assert_arrays(what, arrays, shapes, dtype, impl, cfg):
             fail(f"{what}[{name!r}] has shape {a.shape}, but should be {shape}{hint}", impl, cfg)
         if dtype is not None and a.dtype != np.dtype(dtype):
             fail(f"{what}[{name!r}] has dtype {a.dtype}, but should be {dtype} (cfg.dtype)", impl, cfg)
+
+
+def assert_layout(got, x, y, cfg, impl, dtype=None, grads=True):
+    """A result's layout: losses, one number per step; init, params and (after a step, unless not
+    asked) grads with the canonical names and shapes, and dtype (None: any). Checked before the
+    oracle reads a result, so that one it cannot read is named, never met with NumPy's error or an
+    infinite difference."""
+    __tracebackhide__ = True
+    losses = assert_losses(got["losses"], cfg.steps, impl, cfg)
+    shapes = param_shapes(cfg.model, cfg.bias, x.shape[1], cfg.hidden, y.shape[1])
+    for key in ("init", "params") + (("grads",) if grads and cfg.steps else ()):
+        assert_arrays(key, got[key], shapes, dtype, impl, cfg)
+    return losses
 
 
 def assert_losses(losses, steps, impl, cfg):
@@ -160,7 +174,7 @@ def assert_matches_reference(impl, got, x, y, cfg, context: str = ""):
     """got (impl's result for x, y, cfg) against the oracle from the same start: the loss at step 0,
     the step-0 gradients, every later loss, the final parameters, each within its derived bound."""
     __tracebackhide__ = True
-    assert_losses(got["losses"], cfg.steps, impl, cfg)
+    assert_layout(got, x, y, cfg, impl)
     ref = reference_for(got, x, y, cfg)
     found = envelope.findings(got, ref)
     if found:
