@@ -11,7 +11,7 @@ import numpy as np
 
 LIBRARIES = ("numpy", "torch", "tensorflow", "jax")
 SWITCH = 0.05  # a library replaces the one before it in LIBRARIES only when its median is this much faster
-ROUNDS, STEPS = 7, 8  # a way's cost: the median of ROUNDS rounds of up to STEPS steps (one each flipped the choice)
+ROUNDS, ROUND_S = 5, 0.05  # a way's cost: the median of ROUNDS rounds of about ROUND_S seconds of steps each
 
 
 def installed() -> list:
@@ -93,10 +93,11 @@ class Floor:
     """The step's products at each depth of a mix (weights: the share of steps at each depth),
     the fastest way this worker's budget allows: each library, and NumPy and torch also at fewer
     threads than the budget's cores (a budget is a most: small products can run faster on one
-    thread than on two that wait for each other). Each way is timed on its own after a pause (one
-    library's spinning threads slow another's), by the median of ROUNDS rounds of STEPS steps; a way later in the
-    list replaces the best so far only when SWITCH faster (a choice by the best of a few tries
-    flipped between runs and moved every ratio with it)."""
+    thread than on two that wait for each other). The ways take turns, each round after a pause as
+    the blocks take one (one library's spinning threads slow another's), and each way's cost is the
+    median of ROUNDS rounds of about ROUND_S seconds of steps: rounds of 8 steps, each way's taken
+    together, chose NumPy over torch at two cores when torch ran the blocks' floor 1.7x faster. A way
+    later in the list replaces the best so far only when SWITCH faster."""
 
     def __init__(self, shapes_by_depth, weights, dtype, cores=1):
         rng = np.random.default_rng(0)
@@ -112,16 +113,22 @@ class Floor:
                 continue
             for n in sorted({cores, 1}, reverse=True) if _threads(lib, cores) else [cores]:
                 ways[lib if n == cores else f"{lib} on {n} thread"] = (steps, _threads(lib, n))
-        for way, (steps, threads) in ways.items():
+        one = {}
+        for way, (steps, threads) in ways.items():  # warm-up: compiling, first-touch allocations
             if threads:
                 threads()
-            time.sleep(0.15)  # the threads of the way before go idle
-            one = sum(_timed(step) for step in steps)  # warm-up: compiling, first-touch allocations
-            reps = max(1, min(STEPS, int(0.01 / max(one, 1e-9))))  # a large product's one step is long enough
-            rounds = ROUNDS if one < 0.05 else 3  # at 2048^2, a step takes a second
-            self.costs[way] = float(np.median([sum(w * _timed(lambda: [step() for _ in range(reps)])
-                                                   for w, step in zip(self.weights, steps)) / reps
-                                               for _ in range(rounds)]))
+            one[way] = sum(_timed(step) for step in steps)
+        pause = 0.03 if cores == 1 else 0.12  # as the blocks' (speed.settle): the pools of the way before go idle
+        samples = {way: [] for way in ways}
+        for _ in range(ROUNDS if max(one.values(), default=0) < ROUND_S else 3):  # at 2048^2 a step takes a second
+            for way, (steps, threads) in ways.items():
+                if threads:
+                    threads()
+                time.sleep(pause)
+                reps = max(1, int(ROUND_S / max(one[way], 1e-9)))
+                samples[way].append(sum(w * _timed(lambda: [step() for _ in range(reps)])
+                                        for w, step in zip(self.weights, steps)) / reps)
+        self.costs = {way: float(np.median(v)) for way, v in samples.items()}
         best = next(iter(self.costs))
         for way, cost in self.costs.items():
             if cost < (1 - SWITCH) * self.costs[best]:
