@@ -80,7 +80,8 @@ class Report:
             self.speed[(info["group"], info.get("budget", 1), impl)] = info
             if Prop.SPEED_BUDGET in props:
                 budget = props[Prop.SPEED_BUDGET]
-                known = self.budgets.setdefault(budget["cores"], {**budget, "floor_costs": {}})
+                known = self.budgets.setdefault(budget["cores"], {"floor_costs": {}})
+                known.update({k: v for k, v in budget.items() if k != "floor_costs"})  # the latest peak: the best
                 known["floor_costs"][f"{info['size']} {info['dtype']}"] = budget.get("floor_costs", {})
         if Prop.NOTE in props and impl and family:
             notes = self.notes.setdefault((impl, family), [])
