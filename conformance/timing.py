@@ -27,6 +27,12 @@ TIME_CAP = 8.0  # ... or this many seconds of blocks after the pilot (per implem
 OVER = 1.10  # a row whose call or floor used more than this many times its budget's cores is flagged, not ranked
 
 
+def pause_s(cores: int = 1) -> float:
+    """The pause before each timed part (speed.settle, the floor's choice): OpenBLAS's threads spin
+    for about 0.1 s after a product; at one thread per library no pool has threads of its own."""
+    return 0.03 if cores == 1 else 0.12
+
+
 def median_interval(values, level=LEVEL) -> tuple:
     """(median, low, high): the sample median and a distribution-free confidence interval for the
     population median: order statistics k and n-k+1, with k the largest such that

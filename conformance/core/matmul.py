@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from conformance import timing
+
 LIBRARIES = ("numpy", "torch", "tensorflow", "jax")
 SWITCH = 0.05  # a library replaces the one before it in LIBRARIES only when its median is this much faster
 ROUNDS, ROUND_S = 5, 0.05  # a way's cost: the median of ROUNDS rounds of about ROUND_S seconds of steps each
@@ -118,7 +120,7 @@ class Floor:
             if threads:
                 threads()
             one[way] = sum(_timed(step) for step in steps)
-        pause = 0.03 if cores == 1 else 0.12  # as the blocks' (speed.settle): the pools of the way before go idle
+        pause = timing.pause_s(cores)  # the blocks' own: the pools of the way before go idle
         samples = {way: [] for way in ways}
         for _ in range(ROUNDS if max(one.values(), default=0) < ROUND_S else 3):  # at 2048^2 a step takes a second
             for way, (steps, threads) in ways.items():

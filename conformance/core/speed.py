@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from conformance import budgets, isolation
+from conformance import budgets, isolation, timing
 from conformance.timing import PEAK_SIZE
 
 # The size sweep: N = D_in = H = D_out = size, and the step count of its longer run (about a
@@ -50,7 +50,7 @@ def settle(cores=1):
     about 0.1 s after a product, and spinning threads of one library slow another's on these 2
     cores: measured, fast_torch's step took 395 us right after NumPy runs and 247 us after a pause.
     At one thread per library no pool has threads of its own to spin: a short pause."""
-    time.sleep(0.03 if cores == 1 else 0.12)
+    time.sleep(timing.pause_s(cores))
 
 
 def inside(impl, x, y, cfg, cores=None) -> dict:
