@@ -46,7 +46,8 @@ def hold(cores: int) -> str:
     cpus = allowed()[-cores:]
     how = "threads set"
     try:
-        os.sched_setaffinity(0, cpus)
+        for tid in _threads():  # affinity is per thread: the pools started before this call too
+            os.sched_setaffinity(tid, cpus)
         how = f"pinned to CPU {','.join(map(str, cpus))}"
     except (AttributeError, OSError):  # no affinity here: a row that used more cores says so
         pass
@@ -59,6 +60,14 @@ def hold(cores: int) -> str:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(cores)
     return how
+
+
+def _threads() -> list:
+    """This process's threads (Linux), or [0]: the calling thread."""
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
 
 
 def blas() -> list:
