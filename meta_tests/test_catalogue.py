@@ -134,26 +134,23 @@ def test_a_run_after_a_fixed_examples_only_run_draws_again(pytester):
     assert calls[1] > calls[0] > 0, f"train calls with the fixed examples only, then with draws too: {calls}"
 
 
-# Eager TensorFlow, Keras, the JAX scan and JAX with optax pay the framework's own cost per step or
-# per compile: the whole suite took the first three 69-82 s each under the two workers' load, 229 s
-# of the workers' time. By default they run every family but the long numeric runs (the domain
-# family, the drawn depths' uniformity tests, learning): 97 s for the three. JAX with optax (40 s so)
-# runs the trajectory family's Adam tests alone by default: what it is there for, optax's own Adam
-# with its zero-gradient convention, is checked there over every Adam structure, in both precisions.
-# jax_style (JAX, all 16 structures, 56 s whole) runs without the long runs too: those run on the
-# bundled fast_jax in the suite's own pass. --deep runs them all whole.
-HEAVY = {"jax_optax": ("test_trajectory and adam", "adam-trajectories"), "jax_style": (None, "without-long-runs"),
-         "jax_scan": (None, "without-long-runs"),
-         "keras_layers": (None, "without-long-runs"), "tf2_eager": (None, "without-long-runs")}
-LONG_RUNS = "not test_domain and not uniform and not test_learning"
+# Eager TensorFlow, Keras, JAX (a jitted step per structure, a compiled scan, optax) pay the
+# framework's own cost per compile and per step: without the long runs they took 30-85 s each of
+# the workers' time in CI, a quarter of the self-tests. By default each runs the trajectory family
+# (every structure it claims, both precisions, against the oracle: where a correct module in
+# another style could be misjudged; 12-17 s alone, against 30-40 s), JAX with optax its Adam
+# trajectories (optax's zero-gradient convention). The other families' framework-wide behaviour
+# (hygiene, bad input, finite differences) is checked on the bundled fast_jax, tf_graph and
+# fast_tf_function in the suite's own pass. --deep runs them all whole.
+HEAVY = {"jax_optax": "test_trajectory and adam", "jax_style": "test_trajectory", "jax_scan": "test_trajectory",
+         "keras_layers": "test_trajectory", "tf2_eager": "test_trajectory"}
 
 
 def correct_cases():
     for module in CORRECT:
         name = module.rpartition("/")[2].removesuffix(".py")
         if name in HEAVY:
-            select, label = HEAVY[name]
-            yield pytest.param(module, select or LONG_RUNS, id=f"{name}-{label}")
+            yield pytest.param(module, HEAVY[name], id=f"{name}-trajectories")
             yield pytest.param(module, "", id=name, marks=pytest.mark.deep)
         else:
             yield pytest.param(module, "", id=name)
@@ -163,8 +160,8 @@ def correct_cases():
 def test_correct_modules_in_other_styles_pass(pytester, module, select):
     """NumPy (a student's, einsum, and a learner's own autograd engine), the oracle, the tutorial's
     own nn code, torch.func, JAX (a jitted step, optax, and a compiled scan over the steps),
-    TensorFlow 2 and Keras 3, each through the whole suite (the heavy ones without the long runs
-    unless --deep): no failure, so no bug named either."""
+    TensorFlow 2 and Keras 3, each through the whole suite (the heavy ones through the trajectory
+    family unless --deep): no failure, so no bug named either."""
     where = [str(ROOT / "tests"), "-k", select] if select else []
     failures = run_suite(pytester, [ROOT / module], *where)
     assert not failures, "\n".join(f"{n}: {t}" for n, t in failures)

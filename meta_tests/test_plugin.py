@@ -127,7 +127,7 @@ def test_torch_compile_as_a_decorator_is_not_blamed(tmp_path):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     (tmp_path / "compiled.py").write_text(text)  # fast_torch_compile, its step under the decorator
-    proc = pytest_in(tmp_path, "--impl=compiled.py", "-k", "hygiene", "--report=none")
+    proc = pytest_in(tmp_path, "--impl=compiled.py", "-k", "hygiene and not fresh_process", "--report=none")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
 
 
@@ -160,20 +160,16 @@ def test_the_deep_profile_and_a_seed_run(tmp_path):
     assert re.search(r"^student +pass +conforms \(1 of 7 families run\)$", proc.stdout, re.M), proc.stdout[-2000:]
 
 
-def test_selection_by_keyword_and_marker_without_xdist():
+def test_selection_by_keyword_without_xdist_and_the_timings_alone():
     """-k autograd selects the modules tagged so; under -p no:xdist (the README's way to one
-    process) the tests' xdist groups stay known markers. One collection serves both (each costs
-    8-19 s of framework imports)."""
-    proc = pytest_in(ROOT, "tests", "-p", "no:xdist", "--collect-only", "-q", "-k", "autograd")
+    process) the tests' xdist groups stay known markers; --benchmark-only collects the timings
+    alone. One collection serves all three (each costs 8-19 s of framework imports)."""
+    proc = pytest_in(ROOT, "tests", "-p", "no:xdist", "--collect-only", "-q", "-k", "autograd", "--benchmark-only")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    ids = {re.search(r"\[([a-z_0-9]+)", line)[1] for line in proc.stdout.splitlines() if "::" in line}
-    assert ids == {"torch_autograd", "torch_function", "tf_graph"}, ids
-
-
-def test_benchmark_only_collects_the_timings_alone():
-    proc = pytest_in(ROOT, "tests", "--collect-only", "-q", "--benchmark-only")
     tests = [line for line in proc.stdout.splitlines() if "::" in line]
-    assert tests and all(t.startswith("tests/test_speed.py::test_tutorial_cell[") for t in tests), tests[:5]
+    ids = {re.search(r"\[([a-z_0-9]+)", t)[1] for t in tests}
+    assert ids == {"torch_autograd", "torch_function", "tf_graph"}, ids
+    assert all(t.startswith("tests/test_speed.py::test_tutorial_cell[") for t in tests), tests[:5]
     # the passes are spread over the run: every implementation's first pass before any second one,
     # and within a pass every implementation at one thread budget before the next budget
     order = [budgets.name(c).replace(" ", "") for c in budgets.budgets()]
@@ -181,7 +177,7 @@ def test_benchmark_only_collects_the_timings_alone():
     keys = [(int(p), order.index(b)) for p, b in keys]
     assert keys == sorted(keys) and len({p for p, _ in keys}) > 1, tests
     first = [k for k in keys if k[0] == 1]
-    assert len(first) == 14 * len(order) and len(tests) == len(first) * len({p for p, _ in keys}), tests
+    assert len(first) == len(ids) * len(order) and len(tests) == len(first) * len({p for p, _ in keys}), tests
 
 
 def matrix(data) -> dict:
