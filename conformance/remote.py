@@ -13,6 +13,8 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+from pytest import UsageError
+
 from conformance.submissions import SKIPPED, fixed_part
 
 KEY = "conformance_submissions"
@@ -25,7 +27,14 @@ def remote(config) -> bool:
 
 
 def one_argument_each(config) -> None:
-    """--impl X becomes --impl=X in the command line xdist gives its workers (see above)."""
+    """--impl X becomes --impl=X in the command line xdist gives its workers (see above); a test
+    path is refused with the way to select instead (a remote host runs its own installed suite)."""
+    if config.args_source == config.ArgsSource.ARGS:
+        paths = [a for a in config.args if (config.invocation_params.dir / a.split("::")[0]).exists()]
+        if paths:
+            raise UsageError(f"with remote workers (--tx) give no test path ({', '.join(paths)}): each host runs "
+                             "its own installed suite, which xdist cannot send paths to; select tests with -k "
+                             "instead (-k test_domain)")
     args, out, i = list(config.invocation_params.args), [], 0
     while i < len(args):
         if args[i] == "--impl" and i + 1 < len(args):

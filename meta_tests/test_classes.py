@@ -290,3 +290,14 @@ def test_gradebook_columns_come_from_the_data_alone(graded):
     text = gradebook.to_csv(data)
     assert text.splitlines()[0].startswith("implementation,file,contract,contract passed,contract run,")
     assert text == (graded["tmp"] / "out" / "gradebook.csv").read_text()
+
+
+def test_a_test_path_with_remote_workers_is_refused_with_the_way_to_select(tmp_path):
+    """xdist sends a remote worker no path (it stopped with an INTERNALERROR): one line instead,
+    before any host is reached (the port here has no server)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_domain.py"), "--impl",
+                           str(ROOT / "meta_tests" / "correct" / "student.py"), "--tx", "socket=127.0.0.1:1",
+                           "--dist", "loadgroup"], cwd=tmp_path, env=fresh_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 4 and "INTERNALERROR" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert "with remote workers (--tx) give no test path" in proc.stderr and "-k test_domain" in proc.stderr, proc.stderr
