@@ -8,7 +8,7 @@ def pytest_addoption(parser):
     group.addoption("--deep", action="store_true", default=False,
                     help="also run the deep self-tests: the correct modules in eager TensorFlow, Keras and JAX "
                          "(a jitted step, a scan, optax) through every family, not the trajectory family alone "
-                         "(about 4 min more of the workers' time; default: off)")
+                         "(about 5 min more of the workers' time; default: off)")
 
 
 def pytest_configure(config):
