@@ -32,9 +32,10 @@ def one_argument_each(config) -> None:
     if config.args_source == config.ArgsSource.ARGS:
         paths = [a for a in config.args if (config.invocation_params.dir / a.split("::")[0]).exists()]
         if paths:
+            files = [Path(a.split("::")[0]).stem for a in paths if a.split("::")[0].endswith(".py")]
+            way = f"-k '{' or '.join(files)}'" if files else "-k, or nothing for the whole suite"
             raise UsageError(f"with remote workers (--tx) give no test path ({', '.join(paths)}): each host runs "
-                             "its own installed suite, which xdist cannot send paths to; select tests with -k "
-                             "instead (-k test_domain)")
+                             f"its own installed suite, which xdist cannot send paths to; select with {way}")
     args, out, i = list(config.invocation_params.args), [], 0
     while i < len(args):
         if args[i] == "--impl" and i + 1 < len(args):

@@ -300,4 +300,5 @@ def test_a_test_path_with_remote_workers_is_refused_with_the_way_to_select(tmp_p
                            "--dist", "loadgroup"], cwd=tmp_path, env=fresh_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 4 and "INTERNALERROR" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    assert "with remote workers (--tx) give no test path" in proc.stderr and "-k test_domain" in proc.stderr, proc.stderr
+    assert "with remote workers (--tx) give no test path" in proc.stderr and "select with -k 'test_domain'" in proc.stderr, \
+        proc.stderr
