@@ -233,6 +233,7 @@ class Suite:
             config.stash[THREADS] = budgets.described()
         isolation.LIMITS.update(timeout=config.getoption("call_timeout"), memory_gb=config.getoption("memory_limit"))
         if not hasattr(config, "workerinput") and remote.remote(config):
+            remote.refuse_test_paths(config)
             remote.one_argument_each(config)  # before xdist's controller reads the command line it sends
         specs = config.getoption("impl")
         shipped = getattr(config, "workerinput", {}).get(remote.KEY)

@@ -26,16 +26,22 @@ def remote(config) -> bool:
     return any(not spec.startswith("popen") for spec in config.getoption("tx", None) or [])
 
 
+def refuse_test_paths(config) -> None:
+    """A test path on the command line stops the run with the way to select instead: xdist cannot
+    send it (see above), and a remote host runs its own installed suite."""
+    if config.args_source != config.ArgsSource.ARGS:
+        return
+    paths = [a.split("::")[0] for a in config.args]
+    paths = [p for p in paths if (config.invocation_params.dir / p).exists()]
+    if paths:
+        files = [Path(p).stem for p in paths if p.endswith(".py")]
+        way = f"-k '{' or '.join(files)}'" if files else "-k, or nothing for the whole suite"
+        raise UsageError(f"with remote workers (--tx) give no test path ({', '.join(paths)}): each host runs "
+                         f"its own installed suite, which xdist cannot send paths to; select with {way}")
+
+
 def one_argument_each(config) -> None:
-    """--impl X becomes --impl=X in the command line xdist gives its workers (see above); a test
-    path is refused with the way to select instead (a remote host runs its own installed suite)."""
-    if config.args_source == config.ArgsSource.ARGS:
-        paths = [a for a in config.args if (config.invocation_params.dir / a.split("::")[0]).exists()]
-        if paths:
-            files = [Path(a.split("::")[0]).stem for a in paths if a.split("::")[0].endswith(".py")]
-            way = f"-k '{' or '.join(files)}'" if files else "-k, or nothing for the whole suite"
-            raise UsageError(f"with remote workers (--tx) give no test path ({', '.join(paths)}): each host runs "
-                             f"its own installed suite, which xdist cannot send paths to; select with {way}")
+    """--impl X becomes --impl=X in the command line xdist gives its workers (see above)."""
     args, out, i = list(config.invocation_params.args), [], 0
     while i < len(args):
         if args[i] == "--impl" and i + 1 < len(args):
