@@ -47,7 +47,10 @@ def hold(cores: int) -> str:
     how = "threads set"
     try:
         for tid in _threads():  # affinity is per thread: the pools started before this call too
-            os.sched_setaffinity(tid, cpus)
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except ProcessLookupError:  # a thread that ended since it was listed
+                pass
         how = f"pinned to CPU {','.join(map(str, cpus))}"
     except (AttributeError, OSError):  # no affinity here: a row that used more cores says so
         pass
