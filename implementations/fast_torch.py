@@ -1,10 +1,11 @@
 """Fast: PyTorch eager, as close to the matmuls alone as it gets.
 
 The warm-up loop with every buffer allocated once and every operation in place (the `out=` and
-trailing-underscore forms), the learning rate (and the loss's factor 2) applied to the small
-N x D_out error, and each weight update fused into its gradient's product: w.addmm_(a, b,
-alpha=-1) is one BLAS gemm computing w := w - a b, so the big gradients never exist as tensors
-(except at step 0, which the result reports).
+trailing-underscore forms), and as few calls a step as the products allow: the error comes out of
+its product (`addmm` onto -y), the learning rate and the loss's factor 2 ride in the updates'
+`alpha`, each update is fused into its gradient's product (w.addmm_(a, b, alpha=-2 lr) is one BLAS
+gemm computing w := w - 2 lr a b), the ReLU's backward is one call, and the losses are summed a
+chunk of steps at a time from the errors kept meanwhile.
 """
 import torch
 
@@ -13,6 +14,7 @@ from implementations.torchkit import devices, numpy, tensor
 
 CONFIG = None  # the warm-up cell: N, D_in, H, D_out = 64, 1000, 100, 10; lr 1e-6; 500 steps
 TAGS = ("fast", "torch")
+KEPT = 1 << 20  # the errors kept between two sums of the losses: at most this many numbers, at most 100 steps
 
 
 def train(x, y, cfg):
@@ -26,35 +28,40 @@ def train(x, y, cfg):
     learning_rate = cfg.lr
 
     # Every intermediate lives in a buffer made once.
+    neg_y = -y
     h = x.new_empty(N, H)  # h, then relu(h) in place
-    y_pred = x.new_empty(N, D_out)
-    g = x.new_empty(N, D_out)  # y_pred - y, then lr * dloss/dy_pred
-    grad_h = x.new_empty(N, H)  # lr * dloss/dh
-    losses, grads = torch.zeros(cfg.steps, dtype=torch.float64, device=cfg.device), None
+    grad_h = x.new_empty(N, H)  # dloss/dh / 2
+    chunk = max(1, min(100, KEPT // (N * D_out)))
+    errors = x.new_empty(chunk, N, D_out)  # y_pred - y of the chunk's steps
+    error = list(errors.unbind())  # a view per slot, made once
+    losses, grads = x.new_zeros(cfg.steps), None
+    relu_backward = torch.ops.aten.threshold_backward.grad_input  # grad where h > 0, else 0: one call
 
     with torch.no_grad():
         for t in range(cfg.steps):
-            # Forward pass, in place: h = relu(x w1), y_pred = h w2.
+            i = t % chunk
+            g = error[i]
+
+            # Forward pass, in place: h = relu(x w1), g = h w2 - y.
             torch.mm(x, w1, out=h)
             h.clamp_(min=0)
-            torch.mm(h, w2, out=y_pred)
-
-            # Loss: the sum of squares of the error.
-            torch.sub(y_pred, y, out=g)
-            losses[t] = torch.dot(g.view(-1), g.view(-1))
+            torch.addmm(neg_y, h, w2, out=g)
 
             if t == 0:  # the result reports the plain gradients of step 0
                 grad_y_pred = 2.0 * g
                 grad_h0 = grad_y_pred.mm(w2.t()) * (h > 0)
                 grads = {"w1": numpy(x.t().mm(grad_h0)), "w2": numpy(h.t().mm(grad_y_pred))}
 
-            # Backward pass, scaled by the learning rate: g = lr * 2 (y_pred - y), grad_h = g w2^T masked.
-            g.mul_(2.0 * learning_rate)
+            # Backward pass, without the factor 2: grad_h = g w2^T where h > 0.
             torch.mm(g, w2.t(), out=grad_h)
-            grad_h.mul_(h > 0)
+            relu_backward(grad_h, h, 0, grad_input=grad_h)
 
-            # The updates fused into the products: w2 -= h^T g, w1 -= x^T grad_h.
-            w2.addmm_(h.t(), g, alpha=-1)
-            w1.addmm_(x.t(), grad_h, alpha=-1)
+            # The updates fused into the products: w2 -= 2 lr h^T g, w1 -= 2 lr x^T grad_h.
+            w2.addmm_(h.t(), g, alpha=-2.0 * learning_rate)
+            w1.addmm_(x.t(), grad_h, alpha=-2.0 * learning_rate)
+
+            # Loss: the sum of squares of each error, a chunk of steps at a time.
+            if i == chunk - 1 or t == cfg.steps - 1:
+                torch.sum(errors[:i + 1].square(), dim=(1, 2), out=losses[t - i:t + 1])
 
     return Result(losses=numpy(losses), init=init, params={"w1": numpy(w1), "w2": numpy(w2)}, grads=grads)
