@@ -44,7 +44,7 @@ def train(x, y, cfg):
 
             # Forward pass, in place: h = relu(x w1), g = h w2 - y.
             torch.mm(x, w1, out=h)
-            h.clamp_(min=0)
+            torch.relu_(h)
             torch.addmm(neg_y, h, w2, out=g)
 
             if t == 0:  # the result reports the plain gradients of step 0
