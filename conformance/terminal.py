@@ -75,7 +75,9 @@ def _budget_lines(budget, info, rows):
         ratio = f"{num(r['floor_ratio'], '.2f')} [{num(r['ratio_low'], '.2f')}, {num(r['ratio_high'], '.2f')}]"
         blocks = f"{r['blocks']}" + (f" in {r['passes']} passes" if r.get("passes", 1) > 1 else "") + \
             (f" ({r['disturbed']} disturbed)" if r["disturbed"] else "") + \
-            (f", calls of {r['steps']} steps" if r.get("cell_steps", r.get("steps")) != r.get("steps") else "")
+            (f", calls of {r['steps']} steps" if r.get("cell_steps", r.get("steps")) != r.get("steps") else "") + \
+            (f", {r['rescaled']} floors scaled from {' and '.join(r['rescaled_from'])} to {r.get('floor_library')}"
+             if r.get("rescaled") else "")
         yield fmt.format(r["implementation"], r["group"], ",".join(map(str, r["size"])), us, ratio,
                          num(r["gflops"], ".1f"), num(r["peak_share"], ".0%"), num(r.get("cores"), ".2f"),
                          num(r["per_call_ms"], ".2f", " ms"), num(r["one_time_s"], ".2f", " s"),

@@ -95,6 +95,8 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
            "blocks": len(blocks), "disturbed": sum(disturbed), "busy_share": busy_share,
            "busy": busy_share > BUSY_ROW or sum(disturbed) > len(blocks) / 4}
     out["peak_share"] = out["gflops"] / peak_gflops
+    out["rescaled"] = sum(1 for b in blocks if b.get("rescaled"))  # floors timed on a way the floor has since left
+    out["rescaled_from"] = sorted({b["rescaled"] for b in blocks if b.get("rescaled")})
     timed_cpu = [b for b in kept if "ts_cpu" in b and "t1_cpu" in b and b["ts"] > b["t1"]]
     out["cores"] = float(np.median([(b["ts_cpu"] - b["t1_cpu"]) / (b["ts"] - b["t1"]) for b in timed_cpu])) \
         if timed_cpu else math.nan

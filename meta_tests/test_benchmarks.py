@@ -118,6 +118,29 @@ def test_the_floor_runs_the_products_at_every_depth_in_proportion():
     assert counted.count(0) == 6 and counted.count(2) == 2
 
 
+def test_the_floor_is_chosen_again_from_each_ways_least_cost():
+    """A way timed slow at the first choice (a fresh worker's first rounds) is not lost: choosing
+    again keeps each way's least cost, and the floor moves to the fastest."""
+    floor = matmul.Floor([speed.products(8, 30, 20, 3)], [1.0], "float32")
+    other = next(w for w in floor.ways if w != floor.library)
+    floor.costs[other] = 1e-12  # as if timed, once, faster than any way can run
+    floor.choose()
+    assert floor.checks == 2 and floor.library == other and floor.costs[other] == 1e-12
+    assert floor.steps is floor.ways[other][0]
+
+
+def test_blocks_on_a_way_the_floor_left_are_scaled_to_its_way():
+    floor = speed.Floor.__new__(speed.Floor)
+    floor.library, floor.costs = "torch", {"numpy": 2e-4, "torch": 1e-4}
+    blocks = [{"t1": 0.01, "ts": 0.11, "floor": 0.2, "floor_cpu": 0.2, "busy": 0.0, "floor_way": "numpy"},
+              {"t1": 0.01, "ts": 0.11, "floor": 0.1, "floor_cpu": 0.1, "busy": 0.0, "floor_way": "torch"}]
+    moved = floor.on_final_way(blocks)
+    assert [b["floor"] for b in moved] == [0.1, 0.1] and [b["floor_cpu"] for b in moved] == [0.1, 0.1]
+    assert blocks[0]["floor"] == 0.2  # the blocks as measured are kept
+    row = timing.summarize(moved, 101, 1e6, 1.0)
+    assert row["rescaled"] == 1 and row["rescaled_from"] == ["numpy"] and row["floor_ratio"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("lib", matmul.installed())
 def test_every_library_of_the_floor_computes_the_products(lib):
     """A floor that skipped work (a constant folded, an output never computed) would be no floor:
@@ -323,6 +346,7 @@ def test_a_benchmark_run_reports_and_saves(tmp_path):
         assert row["blocks"] >= min(timing.MIN_BLOCKS, tests_speed.PILOT + row["passes"])
         library = row["floor_library"].split(" on ")[0]  # at all cores, "numpy on 1 thread" where that was faster
         assert library in matmul.installed() and row["method_low"] <= row["method_us"] <= row["method_high"]
+        assert row["floor_checks"] == 2  # the floor's way chosen again before the last pass
         saved = json.loads(next((tmp_path / "storage").rglob("*one.json")).read_text())
         passes = [b for b in saved["benchmarks"] if b["extra_info"]["budget"] == row["budget"]]  # one a pass
         assert len(passes) == row["passes"] > 1

@@ -64,6 +64,8 @@ class Measurement:
         for i, (k, fn) in enumerate(calls[::-1] if reverse else calls):
             got = fn()
             out[k], out[k + "_cpu"] = got["seconds"], got["cpu"]
+            if "way" in got:
+                out["floor_way"] = got["way"]
             if i or self.cores > 1:  # at more than one thread, one worker's pools spin while the other's run
                 speed.settle(self.cores)
         return out
@@ -95,6 +97,7 @@ def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
 
     if passes > 1 and m.passes == passes - 1:
         speed.peak(cores, times=2)  # again before the last pass, which gives every row: the best of both
+        m.floor.choose(times=2)  # and the floor's way, each way's least cost of both
     worker = impl.worker(cores)
     warm = 0 if worker is m.worker else 1  # a new worker (another pass's was stopped) compiles on its first call
     m.worker = worker
@@ -106,13 +109,14 @@ def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
     m.passes += 1
     flops = speed.run_flops(timed, m.x, m.y, m.depths) / timed.steps
     peak = speed.peak(cores)
-    row = timing.summarize(m.blocks, timed.steps, flops, peak["gflops"], cores, m.doubled)
+    row = timing.summarize(m.floor.on_final_way(m.blocks), timed.steps, flops, peak["gflops"], cores, m.doubled)
     full = (row["per_call_ms"] * 1e-3 + cfg.steps * row["us_per_step"] * 1e-6)  # a warm call of cfg's steps
     row.update({"steps": timed.steps, "cell_steps": cfg.steps, "first_call_s": m.first,
                 "one_time_s": max(0.0, m.first - full), "passes": m.passes,  # below 0 is noise
                 "peak_gflops": peak["gflops"], "peak_library": peak["library"], "budget": cores,
                 "size": [m.x.shape[0], m.x.shape[1], cfg.hidden, m.y.shape[1]], "dtype": cfg.dtype,
-                "group": group, "floor_library": m.floor.library, "extra_steps": max(timed.steps - 1, 1)})
+                "group": group, "floor_library": m.floor.library, "floor_checks": m.floor.checks,
+                "extra_steps": max(timed.steps - 1, 1)})
     benchmark.extra_info.update(row)
     record_property(Prop.SPEED, row)
     record_property(Prop.SPEED_BUDGET, {"cores": cores, **peak, "floor_costs": m.floor.costs})

@@ -98,15 +98,17 @@ class Floor:
     thread than on two that wait for each other). The ways take turns, each round after a pause as
     the blocks take one (one library's spinning threads slow another's), and each way's cost is the
     median of ROUNDS rounds of about ROUND_S seconds of steps: rounds of 8 steps, each way's taken
-    together, chose NumPy over torch at two cores when torch ran the blocks' floor 1.7x faster. A way
-    later in the list replaces the best so far only when SWITCH faster."""
+    together, chose NumPy over torch at two cores when torch ran the blocks' floor 1.7x faster.
+    choose() times them again later in the run, each way's least cost kept: a fresh worker's first
+    choice timed torch's two threads at 250 us where later ones timed 122-127. A way later in the
+    list replaces the best so far only when SWITCH faster."""
 
     def __init__(self, shapes_by_depth, weights, dtype, cores=1):
         rng = np.random.default_rng(0)
         operands = [[(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype))
                      for m, k, p in shapes] for shapes in shapes_by_depth]
-        self.weights = list(weights)
-        self.costs, self.failed, ways = {}, {}, {}
+        self.weights, self.cores = list(weights), cores
+        self.costs, self.failed, self.ways, self.checks = {}, {}, {}, 0
         for lib in installed():
             try:
                 steps = [MAKERS[lib](pairs) for pairs in operands]
@@ -114,28 +116,33 @@ class Floor:
                 self.failed[lib] = f"{type(e).__name__}: {e}"
                 continue
             for n in sorted({cores, 1}, reverse=True) if _threads(lib, cores) else [cores]:
-                ways[lib if n == cores else f"{lib} on {n} thread"] = (steps, _threads(lib, n))
+                self.ways[lib if n == cores else f"{lib} on {n} thread"] = (steps, _threads(lib, n))
+        self.choose()
+
+    def choose(self):
+        """Time every way in turns and take the fastest by each way's least cost so far."""
         one = {}
-        for way, (steps, threads) in ways.items():  # warm-up: compiling, first-touch allocations
+        for way, (steps, threads) in self.ways.items():  # warm-up: compiling, first-touch allocations
             if threads:
                 threads()
             one[way] = sum(_timed(step) for step in steps)
-        pause = timing.pause_s(cores)  # the blocks' own: the pools of the way before go idle
-        samples = {way: [] for way in ways}
+        pause = timing.pause_s(self.cores)  # the blocks' own: the pools of the way before go idle
+        samples = {way: [] for way in self.ways}
         for _ in range(ROUNDS if max(one.values(), default=0) < ROUND_S else 3):  # at 2048^2 a step takes a second
-            for way, (steps, threads) in ways.items():
+            for way, (steps, threads) in self.ways.items():
                 if threads:
                     threads()
                 time.sleep(pause)
                 reps = max(1, int(ROUND_S / max(one[way], 1e-9)))
                 samples[way].append(sum(w * _timed(lambda: [step() for _ in range(reps)])
                                         for w, step in zip(self.weights, steps)) / reps)
-        self.costs = {way: float(np.median(v)) for way, v in samples.items()}
+        self.costs = {way: min(float(np.median(v)), self.costs.get(way, np.inf)) for way, v in samples.items()}
+        self.checks += 1
         best = next(iter(self.costs))
         for way, cost in self.costs.items():
             if cost < (1 - SWITCH) * self.costs[best]:
                 best = way
-        self.library, (self.steps, self.threads) = best, ways[best]
+        self.library, (self.steps, self.threads) = best, self.ways[best]
 
     def run(self, steps: int) -> dict:
         """steps steps of the products, the depths in their proportions: wall and CPU seconds."""
@@ -183,14 +190,17 @@ _FLOORS = {}
 
 
 def op_floor(msg) -> dict:
-    """Make (first time) and run a floor: msg has key, shapes by depth, weights, dtype, steps."""
+    """Make (first time), choose again (msg's "choose") and run a floor: msg has key, shapes by
+    depth, weights, dtype, steps."""
     key = msg["key"]
     if key not in _FLOORS:
         _FLOORS[key] = Floor([[tuple(s) for s in shapes] for shapes in msg["shapes"]], msg["weights"], msg["dtype"],
                              int(msg.get("cores") or 1))
     floor = _FLOORS[key]
+    if msg.get("choose"):
+        floor.choose()
     out = floor.run(int(msg["steps"])) if msg.get("steps") else {}
-    return {**out, "library": floor.library, "costs": floor.costs, "failed": floor.failed}
+    return {**out, "library": floor.library, "costs": floor.costs, "failed": floor.failed, "checks": floor.checks}
 
 
 def op_peak(msg) -> dict:

@@ -119,12 +119,31 @@ class Floor:
         depths = [d for d, share in enumerate(mix) if share]
         self.msg = {"op": "floor", "key": repr((n, d_in, h, d_out, str(dtype), mix)), "dtype": str(dtype), "cores": cores,
                     "shapes": [products(n, d_in, h, d_out, d) for d in depths], "weights": [mix[d] for d in depths]}
-        made = _worker(cores).request(self.msg, "making the floor", timeout=600)
-        self.library, self.costs, self.failed = made["library"], made["costs"], made["failed"]
+        self._update(_worker(cores).request(self.msg, "making the floor", timeout=600))
+
+    def _update(self, made):
+        self.library, self.costs, self.failed, self.checks = made["library"], made["costs"], made["failed"], made["checks"]
+
+    def choose(self, times: int) -> None:
+        """Time the ways again until they have been timed `times` times in the run (before the
+        last pass, as the peak is): the way is the fastest by each way's least cost."""
+        while self.checks < times:
+            self._update(_worker(self.cores).request({**self.msg, "choose": True}, "choosing the floor", timeout=600))
 
     def run(self, steps: int) -> dict:
-        """{'seconds', 'cpu'} of steps steps of the products, timed in the budget's worker."""
-        return _worker(self.cores).request({**self.msg, "steps": int(steps)}, "the floor")
+        """{'seconds', 'cpu', 'way'} of steps steps of the products, timed in the budget's worker."""
+        return {**_worker(self.cores).request({**self.msg, "steps": int(steps)}, "the floor"), "way": self.library}
+
+    def on_final_way(self, blocks: list) -> list:
+        """blocks with each floor timed on another way (before the floor was chosen again) put on
+        the floor's way now: scaled by the two ways' costs, measured in the same interleaved rounds."""
+        out = []
+        for b in blocks:
+            way = b.get("floor_way", self.library)
+            scale = self.costs[self.library] / self.costs[way] if way != self.library and way in self.costs else 1.0
+            out.append({**b, "floor": b["floor"] * scale, "floor_cpu": b.get("floor_cpu", 0.0) * scale,
+                        "floor_way": self.library, "rescaled": way if way != self.library else None})
+        return out
 
 
 _FLOORS = {}
