@@ -20,7 +20,9 @@ BUSY = 0.25  # a block during which other processes used more than this share of
 BUSY_ROW = 0.10  # a row whose blocks overall saw more than this share used by others is flagged
 OUTLIER = 6.0  # a block whose long call took longer than median + OUTLIER x MAD ...
 SLOWER = 0.10  # ... and more than this share longer than the median is disturbed (on a quiet machine the
-# MAD is a fraction of a percent, and 6 MADs alone flagged a pass that ran 2-5% slower than the others)
+# MAD is a fraction of a percent, and 6 MADs alone flagged a pass that ran 2-5% slower than the others),
+# where its ratio to the floor is as far above its own median: a pass when the whole machine ran 16% slower,
+# the floor in its blocks too, is drift that the ratio cancels, not a disturbance
 WIDTH = 0.05  # rounds are added until the ratio's interval is within +-WIDTH of its median ...
 MIN_BLOCKS, MAX_BLOCKS = 12, 30  # ... between these many blocks ...
 TIME_CAP = 8.0  # ... or this many seconds of blocks after the pilot (per implementation and table)
@@ -66,6 +68,13 @@ def blocks_needed(ratios, width=WIDTH) -> int:
     return int(min(max(math.ceil(n), MIN_BLOCKS), MAX_BLOCKS))
 
 
+def _slow(values):
+    """Which values lie more than OUTLIER MADs and SLOWER above their median."""
+    med = float(np.median(values))
+    mad = float(np.median(np.abs(values - med))) or 1e-12
+    return values > med + max(OUTLIER * mad, SLOWER * abs(med))
+
+
 def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: float, budget: int = 1,
               doubled=()) -> dict:
     """The speed row of one measurement at a thread budget of `budget` cores: blocks are {"t1",
@@ -73,13 +82,11 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
     machine during the block), with "t1_cpu", "ts_cpu", "floor_cpu" (CPU seconds of every thread
     of the timing process) where measured; doubled: per-step costs (T_2S - T_S) / S of the same
     call, to check (T_S - T_1) / (S - 1) against."""
-    ts = np.array([b["ts"] for b in blocks])
-    med_ts = float(np.median(ts))
-    mad_ts = float(np.median(np.abs(ts - med_ts))) or 1e-12
-    slow = med_ts + max(OUTLIER * mad_ts, SLOWER * med_ts)
-    disturbed = [b["busy"] > BUSY or b["ts"] > slow for b in blocks]
-    kept = [b for b, d in zip(blocks, disturbed) if not d] or blocks
     extra = max(steps - 1, 1)
+    slow = _slow(np.array([b["ts"] for b in blocks]))
+    slow_ratio = _slow(np.array([(b["ts"] - b["t1"]) / max(b["floor"], 1e-12) for b in blocks]))
+    disturbed = [b["busy"] > BUSY or (s and r) for b, s, r in zip(blocks, slow, slow_ratio)]
+    kept = [b for b, d in zip(blocks, disturbed) if not d] or blocks
     per_step = [(b["ts"] - b["t1"]) / extra for b in kept]
     floor = [b["floor"] / extra for b in kept]
     ratio = [u / f for u, f in zip(per_step, floor)]

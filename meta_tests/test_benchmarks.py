@@ -83,6 +83,15 @@ def test_a_pass_a_few_percent_slower_is_not_a_disturbance():
     assert row["disturbed"] == 7 and row["busy"], row
 
 
+def test_a_pass_when_the_whole_machine_ran_slower_is_drift_not_a_disturbance():
+    """One pass 16% slower, its floor too (the host drifted between passes, the busy meter at
+    2%): its blocks are pooled, and the ratio is unchanged."""
+    steady = blocks(8, noise=0.001, seed=1)
+    slower = blocks(4, per_step=232e-6, floor=185.6e-6, call=5.8e-3, noise=0.001, seed=2)
+    row = timing.summarize(steady + slower, 500, 26e6, 300.0)
+    assert row["disturbed"] == 0 and not row["busy"] and row["floor_ratio"] == pytest.approx(1.25, rel=0.01), row
+
+
 def test_goals_are_judged_only_where_the_interval_allows():
     assert timing.judge(1.01, 1.08, 1.10) == "met"
     assert timing.judge(1.12, 1.30, 1.10) == "not met"
