@@ -85,7 +85,7 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
     extra = max(steps - 1, 1)
     slow = _slow(np.array([b["ts"] for b in blocks]))
     slow_ratio = _slow(np.array([(b["ts"] - b["t1"]) / max(b["floor"], 1e-12) for b in blocks]))
-    disturbed = [b["busy"] > BUSY or (s and r) for b, s, r in zip(blocks, slow, slow_ratio)]
+    disturbed = [bool(b["busy"] > BUSY or (s and r)) for b, s, r in zip(blocks, slow, slow_ratio)]
     kept = [b for b, d in zip(blocks, disturbed) if not d] or blocks
     per_step = [(b["ts"] - b["t1"]) / extra for b in kept]
     floor = [b["floor"] / extra for b in kept]

@@ -34,6 +34,7 @@ def blocks(n, per_step=200e-6, floor=160e-6, call=5e-3, steps=500, busy=0.0, noi
 
 def test_summary_recovers_per_step_and_per_call_costs():
     got = timing.summarize(blocks(11), 500, 26e6, 300.0)
+    json.dumps(results._finite(got), allow_nan=False)  # as the report writes it: no NumPy integers
     assert got["us_per_step"] == pytest.approx(200)
     assert got["per_call_ms"] == pytest.approx(5)
     assert got["gflops"] == pytest.approx(130)
