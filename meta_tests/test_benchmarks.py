@@ -139,6 +139,23 @@ def test_the_floor_is_chosen_again_from_each_ways_least_cost():
     assert floor.steps is floor.ways[other][0]
 
 
+def test_a_ways_cost_is_its_steps_not_the_first_after_its_pool_changes():
+    """torch's first step after its thread count changes (and another library's spinning threads
+    are still on the other core) took 4-15 ms against 91 us after: rounds sized from that step ran
+    three steps each, and timed torch on two threads at 200-250 us a step, so the two-core floor
+    went to a way 1.2-1.6x slower in some runs and not in others."""
+    pool = {"formed": False}
+
+    def step():
+        time.sleep(1e-4 if pool["formed"] else 0.02)
+        pool["formed"] = True
+
+    floor = matmul.Floor([speed.products(8, 30, 20, 3)], [1.0], "float32")
+    floor.ways, floor.costs = {"slow to form": ([step], lambda: pool.update(formed=False))}, {}
+    floor.choose()
+    assert floor.costs["slow to form"] < 1e-3, floor.costs
+
+
 def test_blocks_on_a_way_the_floor_left_are_scaled_to_its_way():
     floor = speed.Floor.__new__(speed.Floor)
     floor.library, floor.costs = "torch", {"numpy": 2e-4, "torch": 1e-4}

@@ -122,16 +122,21 @@ class Floor:
     def choose(self):
         """Time every way in turns and take the fastest by each way's least cost so far."""
         one = {}
+        pause = timing.pause_s(self.cores)  # the blocks' own: the pools of the way before go idle
         for way, (steps, threads) in self.ways.items():  # warm-up: compiling, first-touch allocations
             if threads:
                 threads()
             one[way] = sum(_timed(step) for step in steps)
-        pause = timing.pause_s(self.cores)  # the blocks' own: the pools of the way before go idle
+            if one[way] < ROUND_S:  # a step's cost, as the rounds find it: after the pause, not the first
+                time.sleep(pause)
+                one[way] = min(sum(_timed(step) for step in steps) for _ in range(3))
         samples = {way: [] for way in self.ways}
         for _ in range(ROUNDS if max(one.values(), default=0) < ROUND_S else 3):  # at 2048^2 a step takes a second
             for way, (steps, threads) in self.ways.items():
                 if threads:
                     threads()
+                    if one[way] < ROUND_S:  # the pool re-formed at its thread count, as the blocks find it
+                        [step() for step in steps]
                 time.sleep(pause)
                 reps = max(1, int(ROUND_S / max(one[way], 1e-9)))
                 samples[way].append(sum(w * _timed(lambda: [step() for _ in range(reps)])
