@@ -119,14 +119,14 @@ class Impl:
 
     def _timing_worker(self, cores):
         """A worker of its own per thread budget, kept from one pass of the timings to the next
-        while memory allows (TIMING_MOST): a new one would import and compile again."""
+        while memory allows (pool.room_for_timing): a new one would import and compile again."""
         key = (id(self), cores)
         worker = self._timing.get(cores)
         if worker is not None and worker.alive():
             pool.TIMING.move_to_end(key, last=True)
             return worker
         self._refuse_if_faulted()
-        while len(pool.TIMING) >= pool.timing_most():
+        while pool.TIMING and not pool.room_for_timing():
             (impl_id, budget), impl = pool.TIMING.popitem(last=False)
             impl._timing.pop(budget).stop()
         worker = self._timing[cores] = self._started(cores)

@@ -208,6 +208,10 @@ class Worker:
         return WorkerFault("EXIT", f"the process exited with status {code} during {what}, without answering "
                                    f"(os._exit, or sys.exit in another thread, or a C library's exit){shown}")
 
+    def rss_gb(self) -> float:
+        """Its resident memory now, GiB (0 where it cannot be read)."""
+        return _rss_gb(self.pid) if self.alive() else 0.0
+
     def alive(self) -> bool:
         return self.process.is_alive()
 

@@ -56,18 +56,27 @@ ACTIVE_MOST = 6  # workers alive at once in one suite process (each holds its mo
 
 
 TIMING = OrderedDict()  # (id(impl), thread budget) -> impl whose timing worker runs, least recently used first
-TIMING_WORKER_GB = 0.5  # what one timing worker may come to hold (measured: 0.12-0.32 GiB proportional set size)
+TIMING_WORKER_GB = 0.5  # the least a timing worker is taken to hold (measured: 0.12-0.32 GiB at the tutorial cells)
 
 
-def timing_most() -> int:
-    """Timing workers alive at once: as many as half the memory available now holds, and at
-    least ACTIVE_MOST (where /proc/meminfo cannot be read, ACTIVE_MOST)."""
+def _available_gb():
     try:
         with open("/proc/meminfo") as f:
-            available = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:")) / 2 ** 20
+            return next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:")) / 2 ** 20
     except (OSError, StopIteration, ValueError, IndexError):
-        return ACTIVE_MOST
-    return max(ACTIVE_MOST, int(available / 2 / TIMING_WORKER_GB) + len(TIMING))
+        return None
+
+
+def room_for_timing() -> bool:
+    """Whether another timing worker may start beside those kept: the memory available now holds
+    twice the largest of them (at the sweep's size 2048 each held 2.5-3 GiB, and kept workers,
+    counted at a fixed 0.5 GiB, filled a 23 GiB machine until the kernel killed the run). Where
+    /proc/meminfo cannot be read, ACTIVE_MOST at once."""
+    available = _available_gb()
+    if available is None:
+        return len(TIMING) < ACTIVE_MOST
+    largest = max([TIMING_WORKER_GB, *(w.rss_gb() for impl in TIMING.values() for w in impl._timing.values())])
+    return available >= 2 * largest
 
 
 def make_room():

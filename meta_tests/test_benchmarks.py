@@ -414,3 +414,21 @@ def test_benchmarks_refuse_to_share_cores_with_xdist_workers():
                           capture_output=True, text=True, timeout=120, env=fresh_env())
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR
     assert "benchmarks need one process: run --benchmark-only without -n" in proc.stderr
+
+
+def test_timing_workers_are_kept_only_while_memory_holds_the_largest_twice(monkeypatch):
+    """At the sweep's size 2048 each kept timing worker held 2.5-3 GiB; counted at 0.5 GiB, they
+    filled a 23 GiB machine until the kernel killed the run."""
+    from conformance import pool
+
+    class Kept:
+        def __init__(self, gb):
+            self._timing = {1: type("W", (), {"rss_gb": lambda _self: gb})()}
+
+    monkeypatch.setattr(pool, "TIMING", {"a": Kept(3.0)})
+    monkeypatch.setattr(pool, "_available_gb", lambda: 5.0)
+    assert not pool.room_for_timing()  # another as large as the largest would leave under 2 GiB
+    monkeypatch.setattr(pool, "TIMING", {"a": Kept(2.0)})
+    assert pool.room_for_timing()
+    monkeypatch.setattr(pool, "_available_gb", lambda: None)  # no /proc/meminfo: a fixed number
+    assert pool.room_for_timing()
