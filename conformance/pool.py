@@ -69,9 +69,8 @@ def _available_gb():
 
 def room_for_timing() -> bool:
     """Whether another timing worker may start beside those kept: the memory available now holds
-    twice the largest of them (at the sweep's size 2048 each held 2.5-3 GiB, and kept workers,
-    counted at a fixed 0.5 GiB, filled a 23 GiB machine until the kernel killed the run). Where
-    /proc/meminfo cannot be read, ACTIVE_MOST at once."""
+    twice the largest of them, measured (a worker's size grows with the sizes it times: 2.5-3 GiB
+    at the sweep's 2048). Where /proc/meminfo cannot be read, ACTIVE_MOST at once."""
     available = _available_gb()
     if available is None:
         return len(TIMING) < ACTIVE_MOST

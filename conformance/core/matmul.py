@@ -99,9 +99,8 @@ class Floor:
     the blocks take one (one library's spinning threads slow another's), and each way's cost is the
     median of ROUNDS rounds of about ROUND_S seconds of steps: rounds of 8 steps, each way's taken
     together, chose NumPy over torch at two cores when torch ran the blocks' floor 1.7x faster.
-    choose() times them again later in the run, each way's least cost kept: a fresh worker's first
-    choice timed torch's two threads at 250 us where later ones timed 122-127. A way later in the
-    list replaces the best so far only when SWITCH faster."""
+    choose() may time them again later in the run (as the peak is), each way's least cost kept. A
+    way later in the list replaces the best so far only when SWITCH faster."""
 
     def __init__(self, shapes_by_depth, weights, dtype, cores=1):
         rng = np.random.default_rng(0)
@@ -136,7 +135,8 @@ class Floor:
                 if threads:
                     threads()
                     if one[way] < ROUND_S:  # the pool re-formed at its thread count, as the blocks find it
-                        [step() for step in steps]
+                        for step in steps:
+                            step()
                 time.sleep(pause)
                 reps = max(1, int(ROUND_S / max(one[way], 1e-9)))
                 samples[way].append(sum(w * _timed(lambda: [step() for _ in range(reps)])
