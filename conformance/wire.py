@@ -143,8 +143,8 @@ def _array(head: bytes, data: bytes) -> np.ndarray:
     dtype = np.dtype(kind)
     if dtype.hasobject or dtype.fields is not None:
         raise ValueError(f"an array of dtype {kind!r} is not plain data")
-    a = np.frombuffer(data, dtype=dtype).copy()  # its own writable memory, as np.load gives
-    return a.reshape(shape, order="F" if fortran else "C")
+    a = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return a.copy(order="K")  # its own writable memory, as np.load gives (the worker can free it, keeping the object)
 
 
 class Decoder:

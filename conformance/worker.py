@@ -21,6 +21,15 @@ from conformance.errors import raised, where
 from conformance.importer import ImportProblem, describe_module, load
 
 KEPT_RESULTS = 8  # the raw results a check may still ask to write into (results are the caller's)
+HELD_BYTES = 1 << 28  # the most memory that inputs let go of but still held by something may keep alive
+
+
+def _alone() -> int:
+    for a in [np.empty(1)]:  # the references an array has in Server.let_go's loop when nothing else holds it
+        return sys.getrefcount(a)
+
+
+ALONE = _alone()
 
 
 class Server:
@@ -28,6 +37,8 @@ class Server:
         self.loaded = {}  # spec -> Loaded (its own module, and bystanders run beside it)
         self.main = None
         self.kept = {}  # token -> the array this process hands the module for the caller's array
+        self.emptied = []  # inputs let go of: emptied but kept, so that no later input gets their id
+        self.held = []  # inputs let go of that a view or the module still holds: emptied when it lets go
         self.results = {}  # call number -> the raw result the module returned
         self.calls = 0
         self.settled = None  # the snapshot after the last call, while nothing has changed since
@@ -38,6 +49,7 @@ class Server:
         process with the caller)."""
         old = self.kept.get(token)
         if old is None or old.shape != fresh.shape or old.dtype != fresh.dtype or old.strides != fresh.strides:
+            self.let_go(old)
             self.kept[token] = fresh
             return fresh
         if not watch.same(old, fresh):
@@ -46,10 +58,33 @@ class Server:
                 old.flags.writeable = True
                 old[...] = fresh
             except ValueError:  # a view whose base is read-only: a new object then
+                self.let_go(old)
                 self.kept[token] = fresh
                 return fresh
             old.flags.writeable = was
         return old
+
+    def let_go(self, a):
+        """Free an input the caller no longer has, but keep its object: a module that caches by
+        id(x) would otherwise meet a stale entry whenever a new input got a freed one's id, and fail
+        by chance anywhere instead of in the check made for that bug."""
+        if a is None:
+            return
+        self.held.append(a)
+        del a
+        still = []
+        for a in self.held:
+            try:
+                if not a.flags.owndata or sys.getrefcount(a) > ALONE:
+                    raise ValueError("a view, or held by the module")
+                a.flags.writeable = True
+                a.resize(0, refcheck=False)
+                self.emptied.append(a)
+            except ValueError:
+                still.append(a)
+        while sum(getattr(a.base, "nbytes", a.nbytes) for a in still) > HELD_BYTES:
+            still.pop(0)  # views into large buffers: their ids are let go too, oldest first
+        self.held = still
 
     # -- requests
 
@@ -67,7 +102,7 @@ class Server:
         from implementations.contract import Config
 
         for token in msg.get("release", ()):
-            self.kept.pop(token, None)
+            self.let_go(self.kept.pop(token, None))
         impl = self.main if msg.get("other") is None else self.loaded[msg["other"]]
         x, y, fields = msg["x"], msg["y"], msg["cfg"]
         cfg = Config.unchecked(**fields)
