@@ -39,6 +39,8 @@ def one_line(excinfo) -> str:
     """The failure in one line: the suite's own message, or the exception and where it came from."""
     if isinstance(excinfo.value, pytest.fail.Exception):
         text = str(excinfo.value.msg)
+    elif getattr(excinfo.value, "oneline", None):  # raised in the worker: its place there is the module's
+        text = excinfo.value.oneline
     else:
         entry = excinfo.traceback[-1] if excinfo.traceback else None
         where = f" (at {shown_path(entry.path)}:{entry.lineno + 1})" if entry is not None else ""

@@ -118,6 +118,19 @@ def test_a_script_that_exits_at_import_or_in_train(tmp_path):
     assert "train called sys.exit('done'); raise an exception instead (at quits.py:" in proc.stdout, proc.stdout[-3000:]
 
 
+def test_an_error_in_train_is_placed_at_the_modules_line(tmp_path):
+    """An exception raised inside a library call in train (no frame of its own) is placed at the
+    module's line that made the call, not at the suite's line that received it from the worker."""
+    text = STUDENT.read_text().replace("def train(x, y, cfg):\n", "def train(x, y, cfg):\n"
+                                       "    if cfg.steps > 1:  # past the one-step probe\n"
+                                       "        np.ones((2, 3)) @ np.ones((4, 5))\n", 1)
+    (tmp_path / "raises.py").write_text(text)
+    line = text.splitlines().index("        np.ones((2, 3)) @ np.ones((4, 5))") + 1
+    proc = pytest_in(tmp_path, "--impl=raises.py", "-k", "contract", "--report=none")
+    placed = rf"raises · contract: ValueError: matmul: .* \(at raises.py:{line}\)( \(\+\d+ more\))?$"
+    assert re.search(placed, proc.stdout, re.M), proc.stdout[-3000:]
+
+
 def test_torch_compile_as_a_decorator_is_not_blamed(tmp_path):
     """torch.compile's first use raises the recursion limit and sets an environment variable: the
     framework's doing, warmed up before the baseline also when the module writes @torch.compile."""
