@@ -167,11 +167,21 @@ class Report:
         return {**total, "families": fams}
 
     def speed_rows(self) -> list:
-        """One row per implementation, group and budget (tests/test_speed.py's measurement)."""
-        rows = [{"implementation": impl, **info} for (group, budget, impl), info in self.speed.items()]
+        """One row per implementation, group and budget (tests/test_speed.py's measurement), each
+        against its budget's peak as the run ends (the best rate measured in it, not the one known
+        when the row was measured)."""
+        rows = [{"implementation": impl, **info, **self._peak(budget, info)}
+                for (group, budget, impl), info in self.speed.items()]
         order = {n: i for i, n in enumerate(self.names)}
         return sorted(rows, key=lambda r: (r.get("budget", 1), r["group"] != "tutorial cell", r["size"][0],
                                            order.get(r["implementation"], 0)))
+
+    def _peak(self, budget, row) -> dict:
+        best = self.budgets.get(budget, {})
+        if not best.get("gflops") or best["gflops"] <= row.get("peak_gflops", 0):
+            return {}
+        return {"peak_gflops": best["gflops"], "peak_library": best["library"],
+                "peak_share": row["gflops"] / best["gflops"]}
 
     def goals(self, rows) -> list:
         """The README's performance goals, per thread budget, each judged from this run's intervals:

@@ -221,6 +221,49 @@ print(json.dumps({"forced": budgets.forced(), "blas": budgets.blas(), "unforced"
 
 
 @serial
+class Peaks:
+    """A budget's timing worker whose peak measurements give these rates in turn."""
+
+    def __init__(self, *rates):
+        self.rates, self.asked = list(rates), 0
+
+    def request(self, msg, what, timeout=None):
+        self.asked += 1
+        return {"rates": {"numpy": {"gflops": self.rates.pop(0)}}, "blas": []}
+
+
+def test_a_row_above_the_peak_has_the_peak_measured_again(monkeypatch):
+    """A peak taken while the machine ran slow stood under rows timed later: a rate above it is
+    met by measuring again, each library's best kept, up to PEAK_TIMES in all."""
+    worker = Peaks(200.0, 230.0, 240.0, 250.0, 260.0)
+    monkeypatch.setattr(speed, "_PEAKS", {})
+    monkeypatch.setattr(speed, "_worker", lambda cores: worker)
+    monkeypatch.setattr(budgets, "forced", dict)
+    assert speed.peak(1)["gflops"] == 200.0
+    assert speed.peak(1, above=190.0)["gflops"] == 200.0 and worker.asked == 1  # below it: not measured again
+    got = speed.peak(1, above=225.0)
+    assert (got["gflops"], got["times"], worker.asked) == (230.0, 2, 2)
+    got = speed.peak(1, above=1e9)  # never reached: measured up to the cap, and the row is flagged instead
+    assert (got["gflops"], got["times"], worker.asked) == (250.0, speed.PEAK_TIMES, speed.PEAK_TIMES)
+
+
+def test_every_row_is_restated_against_the_runs_best_peak():
+    """A row measured before the peak rose is shown against the peak the run ends with, as the JSON's
+    budget names it."""
+    rep = results.Report(["early", "late"])
+    timed = [dict(b, t1_cpu=b["t1"], ts_cpu=b["ts"], floor_cpu=b["floor"]) for b in blocks(9)]
+    first = {**timing.summarize(timed, 500, 50e6, 200.0), "group": "sweep 64", "size": [64] * 4}  # 250 GFLOP/s
+    rep.speed = {("sweep 64", 1, "early"): {**first, "peak_gflops": 200.0, "peak_library": "numpy"},
+                 ("sweep 64", 1, "late"): {**first, "peak_share": first["gflops"] / 260.0, "peak_gflops": 260.0,
+                                           "peak_library": "torch"}}
+    rep.budgets = {1: {"gflops": 260.0, "library": "torch", "rates": {"numpy": 240.0, "torch": 260.0}}}
+    assert first["gflops"] > 200.0  # above the peak it was measured against
+    for row in rep.speed_rows():
+        assert (row["peak_gflops"], row["peak_library"]) == (260.0, "torch"), row
+        assert row["peak_share"] == pytest.approx(first["gflops"] / 260.0)
+        assert_physical({"speed": [{**row, "budget": 1}], "speed_budgets": {"1": rep.budgets[1]}})
+
+
 def test_a_forced_blas_kernel_is_named_with_its_cost():
     """An environment that forces OpenBLAS's oldest kernel: the run names it, names the kernel the
     CPU would pick without it, and leaves the setting as it found it."""
