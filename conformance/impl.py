@@ -119,16 +119,15 @@ class Impl:
 
     def _timing_worker(self, cores):
         """A worker of its own per thread budget, kept from one pass of the timings to the next
-        while memory allows (pool.room_for_timing): a new one would import and compile again."""
+        while memory allows (pool.trim_timing): a new one would import and compile again."""
         key = (id(self), cores)
         worker = self._timing.get(cores)
         if worker is not None and worker.alive():
             pool.TIMING.move_to_end(key, last=True)
+            pool.trim_timing(keep=key)
             return worker
         self._refuse_if_faulted()
-        while pool.TIMING and not pool.room_for_timing():
-            (impl_id, budget), impl = pool.TIMING.popitem(last=False)
-            impl._timing.pop(budget).stop()
+        pool.trim_timing()
         worker = self._timing[cores] = self._started(cores)
         pool.TIMING[key] = self
         return worker

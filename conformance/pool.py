@@ -78,6 +78,17 @@ def room_for_timing() -> bool:
     return available >= 2 * largest
 
 
+def trim_timing(keep=None):
+    """Stop kept timing workers, least recently used first and never `keep`, until memory has room
+    for another as large as the largest (they grow with the sizes they time after they start)."""
+    for key in list(TIMING):
+        if room_for_timing():
+            return
+        if key != keep:
+            impl = TIMING.pop(key)
+            impl._timing.pop(key[1]).stop()
+
+
 def make_room():
     while len(ACTIVE) >= ACTIVE_MOST:
         _, impl = ACTIVE.popitem(last=False)

@@ -172,6 +172,8 @@ class Report:
         when the row was measured)."""
         rows = [{"implementation": impl, **info, **self._peak(budget, info)}
                 for (group, budget, impl), info in self.speed.items()]
+        for row in rows:  # above the machine's best after the peak was measured again: noise, not a rate
+            row["above_peak"] = bool(row["gflops"] > row["peak_gflops"])
         order = {n: i for i, n in enumerate(self.names)}
         return sorted(rows, key=lambda r: (r.get("budget", 1), r["group"] != "tutorial cell", r["size"][0],
                                            order.get(r["implementation"], 0)))
@@ -186,13 +188,13 @@ class Report:
     def goals(self, rows) -> list:
         """The README's performance goals, per thread budget, each judged from this run's intervals:
         met or not met only where the interval lies on one side of the goal, otherwise the run
-        cannot tell. Rows that used more cores than their budget, or saw the machine busy, are not
-        ranked."""
+        cannot tell. Rows that used more cores than their budget, saw the machine busy or came out
+        above the peak are not ranked."""
         out = []
         for budget in sorted({r.get("budget", 1) for r in rows}):
             name = "1 thread" if budget == 1 else f"{budget} cores"
             mine = [r for r in rows if r.get("budget", 1) == budget]
-            fair = [r for r in mine if not r["busy"] and not r.get("over_budget")]
+            fair = [r for r in mine if not r["busy"] and not r.get("over_budget") and not r.get("above_peak")]
             cell = [r for r in fair if r["group"] == "tutorial cell"]
             if cell:
                 best = min(cell, key=lambda r: r["floor_ratio"])
@@ -222,6 +224,9 @@ class Report:
             over = [f"{r['implementation']} ({r['group']}, {r['cores']:.1f} cores)" for r in mine if r.get("over_budget")]
             if over:
                 out.append(f"{name}: not ranked: {', '.join(over)} used more than the budget")
+            above = [f"{r['implementation']} ({r['group']}, {r['peak_share']:.0%})" for r in mine if r.get("above_peak")]
+            if above:
+                out.append(f"{name}: not ranked: {', '.join(above)} above the peak, mismeasured: rerun")
         busy = [r["implementation"] for r in rows if r["busy"]]
         if busy:
             out.append(f"not judged as facts: {', '.join(dict.fromkeys(busy))} measured while the machine was busy: rerun")

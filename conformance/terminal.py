@@ -99,7 +99,7 @@ def row_notes(r) -> list:
         out.append(f"per step from (T_2S - T_S)/S: {num(r['method_us'], '.1f')} [{num(r['method_low'], '.1f')}, "
                    f"{num(r['method_high'], '.1f')}] us, not (T_S - T_1)/(S - 1)'s: its per-call cost depends on S")
     if (r.get("peak_share") or 0) > 1:
-        out.append("above the peak: the peak or this row is mismeasured")
+        out.append("above the peak: the peak or this row is mismeasured: not ranked")
     return out
 
 

@@ -6,6 +6,7 @@ preallocated outputs where the library allows it, on whichever library does them
 The peak is the best float32 rate of a large square product in any of the libraries."""
 import importlib.util
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -20,54 +21,49 @@ def installed() -> list:
     return [lib for lib in LIBRARIES if importlib.util.find_spec(lib) is not None]
 
 
-def _numpy(pairs):
+def _numpy(pairs, counts):
     outs = [np.empty((a.shape[0], b.shape[1]), dtype=a.dtype) for a, b in pairs]
 
-    def step():
-        for (a, b), out in zip(pairs, outs):
+    def step(k):
+        for (a, b), out in zip(pairs[:k], outs):
             np.dot(a, b, out=out)
-        return outs
-    return step
+        return outs[:k]
+    return [lambda k=k: step(k) for k in counts]
 
 
-def _torch(pairs):
+def _torch(pairs, counts):
     import torch
 
     tensors = [(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(np.empty((a.shape[0], b.shape[1]), a.dtype)))
                for a, b in pairs]
 
-    def step():
-        for a, b, out in tensors:
+    def step(k):
+        for a, b, out in tensors[:k]:
             torch.mm(a, b, out=out)
-        return [out for _, _, out in tensors]
-    return step
+        return [out for _, _, out in tensors[:k]]
+    return [lambda k=k: step(k) for k in counts]
 
 
-def _tensorflow(pairs):
+def _tensorflow(pairs, counts):
     import tensorflow as tf
 
     args = [tf.constant(m) for pair in pairs for m in pair]  # arguments, not captured: no constant folding
     fn = tf.function(lambda *t: [tf.matmul(t[i], t[i + 1]) for i in range(0, len(t), 2)])
-
-    def step():
-        return fn(*args)
-    return step
+    return [lambda k=k: fn(*args[:2 * k]) for k in counts]
 
 
-def _jax(pairs):
+def _jax(pairs, counts):
     import jax
 
     if any(a.dtype == np.float64 for pair in pairs for a in pair):
         jax.config.update("jax_enable_x64", True)  # this worker's own: no implementation runs here
     args = [jax.device_put(m) for pair in pairs for m in pair]
     fn = jax.jit(lambda *t: [t[i] @ t[i + 1] for i in range(0, len(t), 2)])
-
-    def step():
-        return jax.block_until_ready(fn(*args))
-    return step
+    return [lambda k=k: jax.block_until_ready(fn(*args[:2 * k])) for k in counts]
 
 
-MAKERS = {"numpy": _numpy, "torch": _torch, "tensorflow": _tensorflow, "jax": _jax}
+MAKERS = {"numpy": _numpy, "torch": _torch, "tensorflow": _tensorflow, "jax": _jax}  # (pairs, counts) -> a step
+# per count, each the first `count` products; the operands made once for all of them
 
 
 def _timed(fn) -> float:
@@ -104,18 +100,26 @@ class Floor:
 
     def __init__(self, shapes_by_depth, weights, dtype, cores=1):
         rng = np.random.default_rng(0)
-        operands = [[(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype))
-                     for m, k, p in shapes] for shapes in shapes_by_depth]
+        # a depth's products are the first of the deepest's (speed.products), as its layers reuse
+        # the weights: one set of operands for every depth (one per depth held 7 GiB at 2048)
+        deepest = max(shapes_by_depth, key=len)
+        if any(list(shapes) != list(deepest[:len(shapes)]) for shapes in shapes_by_depth):
+            raise ValueError(f"each depth's products must begin the deepest's: {shapes_by_depth}")
+        pairs = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, p)).astype(dtype))
+                 for m, k, p in deepest]
+        counts = [len(shapes) for shapes in shapes_by_depth]
+        one = sum(a.nbytes + b.nbytes + a.shape[0] * b.shape[1] * a.itemsize for a, b in pairs)
         self.weights, self.cores = list(weights), cores
         self.costs, self.failed, self.ways, self.checks = {}, {}, {}, 0
         for lib in installed():
             try:
-                steps = [MAKERS[lib](pairs) for pairs in operands]
+                steps = MAKERS[lib](pairs, counts)
             except Exception as e:  # noqa: BLE001 - a library that cannot do the products is not a candidate
                 self.failed[lib] = f"{type(e).__name__}: {e}"
                 continue
             for n in sorted({cores, 1}, reverse=True) if _threads(lib, cores) else [cores]:
                 self.ways[lib if n == cores else f"{lib} on {n} thread"] = (steps, _threads(lib, n))
+        self.bytes = one * len({way.split(" on ")[0] for way in self.ways})  # each library holds its copy
         self.choose()
 
     def choose(self):
@@ -163,7 +167,7 @@ class Floor:
 def _square(lib, size):
     """One float32 size x size product in lib, as a call that waits for its result."""
     a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
-    return MAKERS[lib]([(a, a.copy())])
+    return MAKERS[lib]([(a, a.copy())], [1])[0]
 
 
 def peak(size: int, rounds: int = 5, cores: int = 1) -> dict:
@@ -191,14 +195,21 @@ def peak(size: int, rounds: int = 5, cores: int = 1) -> dict:
     return out
 
 
-_FLOORS = {}
+_FLOORS = OrderedDict()  # key -> Floor, least recently used first
+KEEP_BYTES = 1 << 30  # the most the floors of other shapes may hold while a new one is made
 
 
 def op_floor(msg) -> dict:
     """Make (first time), choose again (msg's "choose") and run a floor: msg has key, shapes by
-    depth, weights, dtype, steps."""
+    depth, weights, dtype, steps. Before a new one is made, the least recently used are let go
+    while the others hold over KEEP_BYTES (a sweep's floors at 2048 filled the machine); one
+    asked for again is made again, and says so by its reply's checks."""
     key = msg["key"]
-    if key not in _FLOORS:
+    if key in _FLOORS:
+        _FLOORS.move_to_end(key)
+    else:
+        while _FLOORS and sum(f.bytes for f in _FLOORS.values()) > KEEP_BYTES:
+            _FLOORS.popitem(last=False)
         _FLOORS[key] = Floor([[tuple(s) for s in shapes] for shapes in msg["shapes"]], msg["weights"], msg["dtype"],
                              int(msg.get("cores") or 1))
     floor = _FLOORS[key]

@@ -131,8 +131,11 @@ class Floor:
             self._update(_worker(self.cores).request({**self.msg, "choose": True}, "choosing the floor", timeout=600))
 
     def run(self, steps: int) -> dict:
-        """{'seconds', 'cpu', 'way'} of steps steps of the products, timed in the budget's worker."""
-        return {**_worker(self.cores).request({**self.msg, "steps": int(steps)}, "the floor"), "way": self.library}
+        """{'seconds', 'cpu', 'way'} of steps steps of the products, timed in the budget's worker
+        (which makes the floor again where it let it go: its way is the reply's)."""
+        got = _worker(self.cores).request({**self.msg, "steps": int(steps)}, "the floor")
+        self._update(got)
+        return {**got, "way": self.library}
 
     def on_final_way(self, blocks: list) -> list:
         """blocks with each floor timed on another way (before the floor was chosen again) put on
