@@ -24,11 +24,15 @@ def installed() -> list:
 def _numpy(pairs, counts):
     outs = [np.empty((a.shape[0], b.shape[1]), dtype=a.dtype) for a, b in pairs]
 
-    def step(k):
-        for (a, b), out in zip(pairs[:k], outs):
-            np.dot(a, b, out=out)
-        return outs[:k]
-    return [lambda k=k: step(k) for k in counts]
+    def step_of(k):  # the first k products, their lists made here rather than in every timed step
+        mine, done = list(zip(pairs[:k], outs)), outs[:k]
+
+        def step():
+            for (a, b), out in mine:
+                np.dot(a, b, out=out)
+            return done
+        return step
+    return [step_of(k) for k in counts]
 
 
 def _torch(pairs, counts):
@@ -37,11 +41,15 @@ def _torch(pairs, counts):
     tensors = [(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(np.empty((a.shape[0], b.shape[1]), a.dtype)))
                for a, b in pairs]
 
-    def step(k):
-        for a, b, out in tensors[:k]:
-            torch.mm(a, b, out=out)
-        return [out for _, _, out in tensors[:k]]
-    return [lambda k=k: step(k) for k in counts]
+    def step_of(k):
+        mine, done = tensors[:k], [out for _, _, out in tensors[:k]]
+
+        def step():
+            for a, b, out in mine:
+                torch.mm(a, b, out=out)
+            return done
+        return step
+    return [step_of(k) for k in counts]
 
 
 def _tensorflow(pairs, counts):
@@ -49,7 +57,7 @@ def _tensorflow(pairs, counts):
 
     args = [tf.constant(m) for pair in pairs for m in pair]  # arguments, not captured: no constant folding
     fn = tf.function(lambda *t: [tf.matmul(t[i], t[i + 1]) for i in range(0, len(t), 2)])
-    return [lambda k=k: fn(*args[:2 * k]) for k in counts]
+    return [lambda mine=args[:2 * k]: fn(*mine) for k in counts]
 
 
 def _jax(pairs, counts):
@@ -59,7 +67,7 @@ def _jax(pairs, counts):
         jax.config.update("jax_enable_x64", True)  # this worker's own: no implementation runs here
     args = [jax.device_put(m) for pair in pairs for m in pair]
     fn = jax.jit(lambda *t: [t[i] @ t[i + 1] for i in range(0, len(t), 2)])
-    return [lambda k=k: jax.block_until_ready(fn(*args[:2 * k])) for k in counts]
+    return [lambda mine=args[:2 * k]: jax.block_until_ready(fn(*mine)) for k in counts]
 
 
 MAKERS = {"numpy": _numpy, "torch": _torch, "tensorflow": _tensorflow, "jax": _jax}  # (pairs, counts) -> a step
