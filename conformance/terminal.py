@@ -98,7 +98,7 @@ def row_notes(r) -> list:
     if r.get("method_agrees") is False:
         out.append(f"per step from (T_2S - T_S)/S: {num(r['method_us'], '.1f')} [{num(r['method_low'], '.1f')}, "
                    f"{num(r['method_high'], '.1f')}] us, not (T_S - T_1)/(S - 1)'s: its per-call cost depends on S")
-    if (r.get("peak_share") or 0) > 1:
+    if r.get("above_peak"):  # Report.speed_rows decides it, against the run's final peak
         out.append("above the peak: the peak or this row is mismeasured: not ranked")
     return out
 
