@@ -4,8 +4,8 @@ The warm-up loop with nothing spent outside BLAS that can be avoided: every buff
 once, every product writes into its buffer (`out=`), every elementwise step runs in place, and
 the learning rate (and the loss's factor 2) scales the small N x D_out error instead of the big
 gradients. Each update is fused into its gradient's product: NumPy has no gemm with beta, so the
-module calls the one in NumPy's own OpenBLAS (w := w - a^T b in one pass, about 8 us of a 310 us
-step), and falls back to a product and a subtraction where that library is not found.
+module calls the one in NumPy's own OpenBLAS (w := w - a^T b: one pass over each weight fewer),
+and falls back to a product and a subtraction where that library is not found.
 
 (Tried and dropped: SciPy's BLAS gemm for the same fusion. SciPy ships its own OpenBLAS, which
 ran these shapes slower than NumPy's, and two BLAS thread pools fight over the same cores.)
