@@ -40,7 +40,8 @@ def train(x, y, cfg):
     g = np.empty((N, D_out), dtype=cfg.dtype)  # y_pred - y, then lr * dloss/dy_pred
     grad_h = np.empty((N, H), dtype=cfg.dtype)  # lr * dloss/dh
     mask = np.empty((N, H), dtype=cfg.dtype)
-    update = fused_update(cfg.dtype) or subtract_product((w1, w2))
+    bind = fused_update(cfg.dtype) or subtract_product
+    update_w2, update_w1 = bind(w2, h, g), bind(w1, x, grad_h)  # each buffer is fixed from here on
 
     losses, grads = np.zeros(cfg.steps), None
     for t in range(cfg.steps):
@@ -63,8 +64,8 @@ def train(x, y, cfg):
         grad_h *= mask
 
         # Update in place: w2 -= h^T g, w1 -= x^T grad_h.
-        update(w2, h, g)
-        update(w1, x, grad_h)
+        update_w2()
+        update_w1()
 
     return Result(losses=losses, init=init, params={"w1": w1, "w2": w2}, grads=grads)
 
@@ -76,21 +77,21 @@ def step_zero_grads(x, h, err, w2):
     return {"w1": x.T.dot(grad_h), "w2": h.T.dot(grad_y_pred)}
 
 
-def subtract_product(weights):
-    """w -= a^T b as a product into a buffer made once per weight, then a subtraction."""
-    steps = {id(w): np.empty_like(w) for w in weights}
+def subtract_product(w, a, b):
+    """A step doing w -= a^T b as a product into a buffer made once, then a subtraction."""
+    step = np.empty_like(w)
 
-    def update(w, a, b):
-        step = steps[id(w)]
+    def update():
         np.dot(a.T, b, out=step)
-        w -= step
+        np.subtract(w, step, out=w)
     return update
 
 
 @functools.cache
 def fused_update(dtype: str):
-    """w -= a^T b as one gemm (beta = 1) of the OpenBLAS that NumPy ships, for C-ordered arrays;
-    None where NumPy runs another BLAS (its symbols, or its integer size, are not known here)."""
+    """A maker of steps doing w -= a^T b as one gemm (beta = 1) of the OpenBLAS that NumPy ships,
+    for C-ordered arrays; None where NumPy runs another BLAS (its symbols, or its integer size, are
+    not known here)."""
     import threadpoolctl
 
     found = [lib["filepath"] for lib in threadpoolctl.threadpool_info() if lib.get("internal_api") == "openblas"
@@ -104,8 +105,11 @@ def fused_update(dtype: str):
     gemm.restype = None
     row_major, no_trans, trans = 101, 111, 112  # CBLAS's enums
 
-    def update(w, a, b):  # w (m x n) -= a^T b, with a (k x m) and b (k x n), all C-ordered
+    def bind(w, a, b):  # w (m x n) -= a^T b, with a (k x m) and b (k x n), all C-ordered
         (k, m), n_ = a.shape, b.shape[1]
         lda, ldb = max(1, m), max(1, n_)  # BLAS refuses a leading dimension of 0, even for an empty product
-        gemm(row_major, trans, no_trans, m, n_, k, -1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 1.0, w.ctypes.data, ldb)
-    return update
+        # the arguments made once: each read of an array's address builds a ctypes object
+        args = (row_major, trans, no_trans, m, n_, k, -1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 1.0,
+                w.ctypes.data, ldb)
+        return lambda: gemm(*args)
+    return bind

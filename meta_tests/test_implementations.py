@@ -32,7 +32,7 @@ def test_fused_update_is_the_product_subtracted(fast_numpy, dtype, k, m, n):
     rng = np.random.default_rng(0)
     a, b, w = (rng.standard_normal(s).astype(dtype) for s in ((k, m), (k, n), (m, n)))
     want = w - a.T @ b
-    fused(w, a, b)
+    fused(w, a, b)()
     np.testing.assert_allclose(w, want, rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
