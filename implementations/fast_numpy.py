@@ -40,6 +40,9 @@ def train(x, y, cfg):
     g = np.empty((N, D_out), dtype=cfg.dtype)  # y_pred - y, then lr * dloss/dy_pred
     grad_h = np.empty((N, H), dtype=cfg.dtype)  # lr * dloss/dh
     mask = np.empty((N, H), dtype=cfg.dtype)
+    # the ReLU's constants as arrays: NumPy's loop with a scalar operand is several times slower
+    zeros, ones = np.zeros((N, H), dtype=cfg.dtype), np.ones((N, H), dtype=cfg.dtype)
+    error = g.reshape(-1)  # a flat view of g, made once
     bind = fused_update(cfg.dtype) or subtract_product
     update_w2, update_w1 = bind(w2, h, g), bind(w1, x, grad_h)  # each buffer is fixed from here on
 
@@ -47,12 +50,12 @@ def train(x, y, cfg):
     for t in range(cfg.steps):
         # Forward pass, in place: h = relu(x w1), y_pred = h w2.
         np.dot(x, w1, out=h)
-        np.maximum(h, 0, out=h)
+        np.maximum(h, zeros, out=h)
         np.dot(h, w2, out=y_pred)
 
         # Loss: the sum of squares of the error, as one dot product.
         np.subtract(y_pred, y, out=g)
-        losses[t] = np.dot(g.ravel(), g.ravel())
+        losses[t] = np.dot(error, error)
 
         if t == 0:  # the result reports the plain gradients of step 0
             grads = step_zero_grads(x, h, g, w2)
@@ -60,7 +63,8 @@ def train(x, y, cfg):
         # Backward pass, scaled by the learning rate: g = lr * 2 (y_pred - y), grad_h = g w2^T masked.
         g *= 2.0 * learning_rate
         np.dot(g, w2.T, out=grad_h)
-        np.sign(h, out=mask)  # 1 where the ReLU passed its input, else 0
+        np.minimum(h, ones, out=mask)  # h >= 0: ceil(min(h, 1)) is 1 where the ReLU passed its input, else 0
+        np.ceil(mask, out=mask)  # (np.sign gives the same in one call, but its loop is slower than both)
         grad_h *= mask
 
         # Update in place: w2 -= h^T g, w1 -= x^T grad_h.
@@ -100,16 +104,15 @@ def fused_update(dtype: str):
         return None
     scalar = {"float32": ctypes.c_float, "float64": ctypes.c_double}[dtype]
     gemm = getattr(ctypes.CDLL(found[0]), {"float32": "scipy_cblas_sgemm64_", "float64": "scipy_cblas_dgemm64_"}[dtype])
-    n, ptr = ctypes.c_int64, ctypes.c_void_p
-    gemm.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, n, n, n, scalar, ptr, n, ptr, n, scalar, ptr, n]
     gemm.restype = None
-    row_major, no_trans, trans = 101, 111, 112  # CBLAS's enums
+    enum, n, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+    row_major, no_trans, trans = enum(101), enum(111), enum(112)  # CBLAS's enums
 
     def bind(w, a, b):  # w (m x n) -= a^T b, with a (k x m) and b (k x n), all C-ordered
         (k, m), n_ = a.shape, b.shape[1]
         lda, ldb = max(1, m), max(1, n_)  # BLAS refuses a leading dimension of 0, even for an empty product
-        # the arguments made once: each read of an array's address builds a ctypes object
-        args = (row_major, trans, no_trans, m, n_, k, -1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 1.0,
-                w.ctypes.data, ldb)
+        # every argument a ctypes object made once: converting Python numbers costs more than the call
+        args = (row_major, trans, no_trans, n(m), n(n_), n(k), scalar(-1.0), ptr(a.ctypes.data), n(lda),
+                ptr(b.ctypes.data), n(ldb), scalar(1.0), ptr(w.ctypes.data), n(ldb))
         return lambda: gemm(*args)
     return bind
