@@ -321,6 +321,22 @@ def test_a_row_over_its_budget_is_flagged_and_not_ranked():
     assert any("not ranked: hog" in g for g in goals), goals
 
 
+def test_a_share_goal_says_how_far_the_floor_itself_goes():
+    """Beside the best share of the peak, the floor's own: the step's products alone at that shape
+    (26 MFLOP in 160 us: 162.5 GFLOP/s, 81% of a 200 GFLOP/s peak), the ceiling of the goal."""
+    timed = [dict(b, t1_cpu=b["t1"], ts_cpu=b["ts"], floor_cpu=b["floor"]) for b in blocks(9)]
+    row = {**timing.summarize(timed, 500, 26e6, 200.0), "group": "tutorial cell", "size": [64, 1000, 100, 10],
+           "peak_gflops": 200.0, "peak_library": "torch"}
+    rep = results.Report(["student"])
+    rep.speed = {("tutorial cell", 1, "student"): row}
+    rep.budgets = {1: {"gflops": 200.0, "library": "torch", "rates": {"torch": 200.0}}}
+    rows = rep.speed_rows()
+    assert rows[0]["floor_share"] == pytest.approx(26e6 / 160e-6 / 1e9 / 200.0)
+    share = [g for g in rep.goals(rows) if "best share" in g]
+    assert share == ["1 thread: best share of the peak at its tutorial cell: student, 65% [65%, 65%] "
+                     "(goal >= 75%: not met; its floor, the products alone: 81%)"], share
+
+
 class Paced:
     """A stand-in implementation whose call takes 10 ms plus `per_step` a step, as timed in its worker."""
 
