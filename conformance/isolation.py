@@ -40,6 +40,7 @@ MAX_FAULTS = 3  # after this many faults of one implementation, its remaining ca
 
 LIMITS = {"timeout": DEFAULT_TIMEOUT, "memory_gb": DEFAULT_MEMORY_GB}
 LIVE = weakref.WeakSet()  # every running worker (the speed family's busy meter leaves their CPU time out)
+ANSWERED = set()  # pids of the workers that answered since the speed family last waited for them to go idle
 _PRELOAD = set()
 
 
@@ -186,6 +187,7 @@ class Worker:
             data = self.conn.recv_bytes()
         except (EOFError, OSError):
             raise self._died(what) from None
+        ANSWERED.add(self.pid)
         try:
             return wire.decode(data)
         except ValueError as e:

@@ -383,6 +383,41 @@ def test_the_busy_meter_sees_another_process():
     assert loaded > quiet + 0.2, (quiet, loaded)  # one spinning process is half of a 2-core machine
 
 
+@serial
+def test_the_pause_lasts_while_a_worker_that_ran_spins_and_no_longer(monkeypatch):
+    """A process that answered and then spins (as OpenBLAS's pool does for 0.1 s) holds the pause
+    to its most; one that sleeps ends it at the first look; without /proc it lasts its most."""
+    slept, real = [], time.sleep
+
+    def sleep(s):
+        slept.append(s)
+        real(s)
+
+    monkeypatch.setattr(speed.time, "sleep", sleep)
+    most = timing.pause_s(2)
+    for code, looks in (("import time; time.sleep(30)", [speed.POLL_S]), ("while True: pass", None)):
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        try:
+            real(0.5)  # started and doing what it does
+            slept.clear()
+            speed.isolation.ANSWERED.add(proc.pid)
+            start = time.perf_counter()
+            speed.settle(2)
+            took = time.perf_counter() - start
+        finally:
+            proc.kill()
+            proc.wait()
+        if looks:
+            assert slept == looks, slept
+        else:
+            assert took >= most and len(slept) > 10, (took, slept)
+    assert not speed.isolation.ANSWERED  # each pause forgets the workers it waited for
+    monkeypatch.setattr(speed.os.path, "isdir", lambda _: False)
+    slept.clear()
+    speed.settle(2)
+    assert slept == [pytest.approx(most, abs=0.002)], slept
+
+
 @pytest.mark.parametrize("depth", [0, 2])
 def test_flop_count_matches_the_products_the_oracle_computes(depth):
     """2 m k n summed over every matrix product the float64 oracle makes for one step's loss and

@@ -45,12 +45,48 @@ def run_flops(cfg, x, y, depths=None) -> float:
     return sum(step_flops(n, d_in, cfg.hidden, d_out, int(k)) for k in depths)
 
 
+POLL_S = 0.005  # how often settle looks at the workers that ran ...
+IDLE = 0.25  # ... until their threads used under this share of one core over a poll
+
+
 def settle(cores=1):
     """Wait for the thread pools of whatever ran before to go idle. OpenBLAS's threads spin for
     about 0.1 s after a product, and spinning threads of one library slow another's on these 2
     cores: measured, fast_torch's step took 395 us right after NumPy runs and 247 us after a pause.
-    At one thread per library no pool has threads of its own to spin: a short pause."""
-    time.sleep(timing.pause_s(cores))
+    The wait ends once the workers that answered since the last one have used under IDLE of a core
+    over a poll (torch's and TensorFlow's pools sleep within 5-15 ms, OpenBLAS's after 0.1 s), and
+    lasts timing.pause_s(cores) at most; all of it where /proc cannot tell."""
+    end = time.perf_counter() + timing.pause_s(cores)
+    pids = set(isolation.ANSWERED)
+    isolation.ANSWERED.clear()
+    last = _cpu_ns(pids)
+    while last is not None and time.perf_counter() + POLL_S < end:
+        time.sleep(POLL_S)
+        now = _cpu_ns(pids)
+        if now is not None and now - last < IDLE * POLL_S * 1e9:
+            return
+        last = now
+    time.sleep(max(0.0, end - time.perf_counter()))
+
+
+def _cpu_ns(pids):
+    """Nanoseconds on a CPU so far of every thread of these processes (one that has ended adds
+    nothing); None without /proc."""
+    if not os.path.isdir("/proc/self/task"):
+        return None
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
 
 
 def inside(impl, x, y, cfg, cores=None) -> dict:
