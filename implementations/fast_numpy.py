@@ -3,9 +3,11 @@
 The warm-up loop with nothing spent outside BLAS that can be avoided: every buffer is allocated
 once, every product writes into its buffer (`out=`), every elementwise step runs in place, and
 the learning rate (and the loss's factor 2) scales the small N x D_out error instead of the big
-gradients. Each update is fused into its gradient's product: NumPy has no gemm with beta, so the
-module calls the one in NumPy's own OpenBLAS (w := w - a^T b: one pass over each weight fewer),
-and falls back to a product and a subtraction where that library is not found.
+gradients. The loop runs on the transposes of x, w1 and h (h^T = w1^T x^T, w1^T -= grad_h^T x):
+OpenBLAS runs both big products faster that way round, most of all on two threads. Each update is
+fused into its gradient's product: NumPy has no gemm with beta, so the module calls the one in
+NumPy's own OpenBLAS (w := w - a b: one pass over each weight fewer), and falls back to a product
+and a subtraction where that library is not found.
 
 (Tried and dropped: SciPy's BLAS gemm for the same fusion. SciPy ships its own OpenBLAS, which
 ran these shapes slower than NumPy's, and two BLAS thread pools fight over the same cores.)
@@ -34,43 +36,47 @@ def train(x, y, cfg):
     w1, w2 = p["w1"], p["w2"]
     learning_rate = cfg.lr
 
+    # The big products' operands transposed, C-ordered: x^T (D_in x N) and w1^T (H x D_in).
+    x_t, w1_t = np.ascontiguousarray(x.T), np.ascontiguousarray(w1.T)
+
     # Every intermediate lives in a buffer made once.
-    h = np.empty((N, H), dtype=cfg.dtype)  # h, then relu(h) in place
+    h_t = np.empty((H, N), dtype=cfg.dtype)  # h^T, then relu(h)^T in place
     y_pred = np.empty((N, D_out), dtype=cfg.dtype)
     g = np.empty((N, D_out), dtype=cfg.dtype)  # y_pred - y, then lr * dloss/dy_pred
-    grad_h = np.empty((N, H), dtype=cfg.dtype)  # lr * dloss/dh
-    mask = np.empty((N, H), dtype=cfg.dtype)
+    grad_h_t = np.empty((H, N), dtype=cfg.dtype)  # (lr * dloss/dh)^T
+    mask = np.empty((H, N), dtype=cfg.dtype)
     # the ReLU's constants as arrays: NumPy's loop with a scalar operand is several times slower
-    zeros, ones = np.zeros((N, H), dtype=cfg.dtype), np.ones((N, H), dtype=cfg.dtype)
+    zeros, ones = np.zeros((H, N), dtype=cfg.dtype), np.ones((H, N), dtype=cfg.dtype)
     error = g.reshape(-1)  # a flat view of g, made once
     bind = fused_update(cfg.dtype) or subtract_product
-    update_w2, update_w1 = bind(w2, h, g), bind(w1, x, grad_h)  # each buffer is fixed from here on
+    update_w2, update_w1 = bind(w2, h_t, g), bind(w1_t, grad_h_t, x)  # each buffer is fixed from here on
 
     losses, grads = np.zeros(cfg.steps), None
     for t in range(cfg.steps):
-        # Forward pass, in place: h = relu(x w1), y_pred = h w2.
-        np.dot(x, w1, out=h)
-        np.maximum(h, zeros, out=h)
-        np.dot(h, w2, out=y_pred)
+        # Forward pass, in place: h^T = relu(w1^T x^T), y_pred = h w2.
+        np.dot(w1_t, x_t, out=h_t)
+        np.maximum(h_t, zeros, out=h_t)
+        np.dot(h_t.T, w2, out=y_pred)
 
         # Loss: the sum of squares of the error, as one dot product.
         np.subtract(y_pred, y, out=g)
         losses[t] = np.dot(error, error)
 
         if t == 0:  # the result reports the plain gradients of step 0
-            grads = step_zero_grads(x, h, g, w2)
+            grads = step_zero_grads(x, h_t.T, g, w2)
 
-        # Backward pass, scaled by the learning rate: g = lr * 2 (y_pred - y), grad_h = g w2^T masked.
+        # Backward pass, scaled by the learning rate: g = lr * 2 (y_pred - y), grad_h^T = w2 g^T masked.
         g *= 2.0 * learning_rate
-        np.dot(g, w2.T, out=grad_h)
-        np.minimum(h, ones, out=mask)  # h >= 0: ceil(min(h, 1)) is 1 where the ReLU passed its input, else 0
+        np.dot(w2, g.T, out=grad_h_t)
+        np.minimum(h_t, ones, out=mask)  # h >= 0: ceil(min(h, 1)) is 1 where the ReLU passed its input, else 0
         np.ceil(mask, out=mask)  # (np.sign gives the same in one call, but its loop is slower than both)
-        grad_h *= mask
+        grad_h_t *= mask
 
-        # Update in place: w2 -= h^T g, w1 -= x^T grad_h.
+        # Update in place: w2 -= h^T g, w1^T -= grad_h^T x.
         update_w2()
         update_w1()
 
+    w1[...] = w1_t.T  # back in the tutorial's layout
     return Result(losses=losses, init=init, params={"w1": w1, "w2": w2}, grads=grads)
 
 
@@ -82,20 +88,20 @@ def step_zero_grads(x, h, err, w2):
 
 
 def subtract_product(w, a, b):
-    """A step doing w -= a^T b as a product into a buffer made once, then a subtraction."""
+    """A step doing w -= a b as a product into a buffer made once, then a subtraction."""
     step = np.empty_like(w)
 
     def update():
-        np.dot(a.T, b, out=step)
+        np.dot(a, b, out=step)
         np.subtract(w, step, out=w)
     return update
 
 
 @functools.cache
 def fused_update(dtype: str):
-    """A maker of steps doing w -= a^T b as one gemm (beta = 1) of the OpenBLAS that NumPy ships,
-    for C-ordered arrays; None where NumPy runs another BLAS (its symbols, or its integer size, are
-    not known here)."""
+    """A maker of steps doing w -= a b as one gemm (beta = 1) of the OpenBLAS that NumPy ships, for
+    C-ordered arrays; None where NumPy runs another BLAS (its symbols, or its integer size, are not
+    known here)."""
     import threadpoolctl
 
     found = [lib["filepath"] for lib in threadpoolctl.threadpool_info() if lib.get("internal_api") == "openblas"
@@ -106,13 +112,13 @@ def fused_update(dtype: str):
     gemm = getattr(ctypes.CDLL(found[0]), {"float32": "scipy_cblas_sgemm64_", "float64": "scipy_cblas_dgemm64_"}[dtype])
     gemm.restype = None
     enum, n, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
-    row_major, no_trans, trans = enum(101), enum(111), enum(112)  # CBLAS's enums
+    row_major, no_trans = enum(101), enum(111)  # CBLAS's enums
 
-    def bind(w, a, b):  # w (m x n) -= a^T b, with a (k x m) and b (k x n), all C-ordered
-        (k, m), n_ = a.shape, b.shape[1]
-        lda, ldb = max(1, m), max(1, n_)  # BLAS refuses a leading dimension of 0, even for an empty product
+    def bind(w, a, b):  # w (m x n) -= a b, with a (m x k) and b (k x n), all C-ordered
+        (m, k), n_ = a.shape, b.shape[1]
+        lda, ldb = max(1, k), max(1, n_)  # BLAS refuses a leading dimension of 0, even for an empty product
         # every argument a ctypes object made once: converting Python numbers costs more than the call
-        args = (row_major, trans, no_trans, n(m), n(n_), n(k), scalar(-1.0), ptr(a.ctypes.data), n(lda),
+        args = (row_major, no_trans, no_trans, n(m), n(n_), n(k), scalar(-1.0), ptr(a.ctypes.data), n(lda),
                 ptr(b.ctypes.data), n(ldb), scalar(1.0), ptr(w.ctypes.data), n(ldb))
         return lambda: gemm(*args)
     return bind
