@@ -232,7 +232,7 @@ class Report:
                 out.append(f"{name}: not ranked: {', '.join(above)} above the peak, mismeasured: rerun")
         busy = [r["implementation"] for r in rows if r["busy"]]
         if busy:
-            out.append(f"not judged as facts: {', '.join(dict.fromkeys(busy))} measured while the machine was busy: rerun")
+            out.append(f"not judged as facts: {', '.join(dict.fromkeys(busy))} measured while the machine was busy or slowed: rerun")
         return out
 
     def as_json(self, environment, figures, speed_rows) -> dict:

@@ -75,6 +75,7 @@ def _budget_lines(budget, info, rows):
         ratio = f"{num(r['floor_ratio'], '.2f')} [{num(r['ratio_low'], '.2f')}, {num(r['ratio_high'], '.2f')}]"
         blocks = f"{r['blocks']}" + (f" in {r['passes']} passes" if r.get("passes", 1) > 1 else "") + \
             (f" ({r['disturbed']} disturbed)" if r["disturbed"] else "") + \
+            (f" ({r['slowed']} slowed)" if r.get("slowed") and not r.get("slowed_row") else "") + \
             (f", calls of {r['steps']} steps" if r.get("cell_steps", r.get("steps")) != r.get("steps") else "") + \
             (f", {r['rescaled']} floors scaled from {' and '.join(r['rescaled_from'])} to {r.get('floor_library')}"
              if r.get("rescaled") else "")
@@ -87,7 +88,10 @@ def _budget_lines(budget, info, rows):
 def row_notes(r) -> list:
     """What a row's numbers cannot be taken for, in words."""
     out = []
-    if r["busy"]:
+    if r.get("slowed_row"):
+        out.append(f"machine slowed during {r['slowed']} of {r['blocks']} blocks (the floor over {timing.SLOWED}x "
+                   "its least in the run): rerun")
+    elif r["busy"]:
         out.append(f"machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun")
     budget = r.get("budget", 1)
     if r.get("over_budget"):

@@ -23,6 +23,10 @@ SLOWER = 0.10  # ... and more than this share longer than the median is disturbe
 # MAD is a fraction of a percent, and 6 MADs alone flagged a pass that ran 2-5% slower than the others),
 # where its ratio to the floor is as far above its own median: a pass when the whole machine ran 16% slower,
 # the floor in its blocks too, is drift that the ratio cancels, not a disturbance
+SLOWED = 1.25  # a block whose floor took over this many times its least a step in the run ran on a slowed
+# machine: at two cores this host's floor ran at 1.0-1.1x its least or at 1.4-1.7x, for seconds at a time,
+# and Python-heavy code meanwhile at up to 2x (the ratio does not cancel that); such blocks are left out
+# while they are at most half a row's, and a row with more is flagged, as a busy one is
 WIDTH = 0.05  # rounds are added until the ratio's interval is within +-WIDTH of its median ...
 MIN_BLOCKS, MAX_BLOCKS = 12, 30  # ... between these many blocks ...
 TIME_CAP = 8.0  # ... or this many seconds of blocks after the pilot (per implementation and table)
@@ -76,17 +80,24 @@ def _slow(values):
 
 
 def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: float, budget: int = 1,
-              doubled=()) -> dict:
+              doubled=(), floor_least=math.inf) -> dict:
     """The speed row of one measurement at a thread budget of `budget` cores: blocks are {"t1",
     "floor", "ts", "busy"} (seconds; the floor over steps - 1 steps; busy: others' share of the
     machine during the block), with "t1_cpu", "ts_cpu", "floor_cpu" (CPU seconds of every thread
     of the timing process) where measured; doubled: per-step costs (T_2S - T_S) / S of the same
-    call, to check (T_S - T_1) / (S - 1) against."""
+    call, to check (T_S - T_1) / (S - 1) against; floor_least: the floor's least seconds a step in
+    the run so far, every row's blocks of it (SLOWED)."""
     extra = max(steps - 1, 1)
     slow = _slow(np.array([b["ts"] for b in blocks]))
     slow_ratio = _slow(np.array([(b["ts"] - b["t1"]) / max(b["floor"], 1e-12) for b in blocks]))
-    disturbed = [bool(b["busy"] > BUSY or (s and r)) for b, s, r in zip(blocks, slow, slow_ratio)]
-    kept = [b for b, d in zip(blocks, disturbed) if not d] or blocks
+    floors = np.array([b["floor"] for b in blocks]) / extra
+    slowed = floors > SLOWED * min(floors.min(initial=np.inf), floor_least)
+    n_slowed, mostly = int(slowed.sum()), bool(slowed.sum() > len(blocks) / 2)
+    if mostly:  # nothing better to keep: all pooled, and the row flagged
+        slowed[:] = False
+    disturbed = [bool(b["busy"] > BUSY or (s and r and not w)) for b, s, r, w in zip(blocks, slow, slow_ratio, slowed)]
+    kept = [b for b, d, w in zip(blocks, disturbed, slowed) if not d and not w] or \
+        [b for b, d in zip(blocks, disturbed) if not d] or blocks
     per_step = [(b["ts"] - b["t1"]) / extra for b in kept]
     floor = [b["floor"] / extra for b in kept]
     ratio = [u / f for u, f in zip(per_step, floor)]
@@ -99,8 +110,8 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
            "floor_ratio": x, "ratio_low": x_lo, "ratio_high": x_hi,
            "gflops": flops_per_step / (us * 1e-6) / 1e9 if us > 0 else math.nan,
            "per_call_ms": (t1 - us * 1e-6) * 1e3,
-           "blocks": len(blocks), "disturbed": sum(disturbed), "busy_share": busy_share,
-           "busy": busy_share > BUSY_ROW or sum(disturbed) > len(blocks) / 4}
+           "blocks": len(blocks), "disturbed": sum(disturbed), "slowed": n_slowed, "slowed_row": mostly,
+           "busy_share": busy_share, "busy": busy_share > BUSY_ROW or sum(disturbed) > len(blocks) / 4 or mostly}
     out["peak_share"] = out["gflops"] / peak_gflops
     out["rescaled"] = sum(1 for b in blocks if b.get("rescaled"))  # floors timed on a way the floor has since left
     out["rescaled_from"] = sorted({b["rescaled"] for b in blocks if b.get("rescaled")})

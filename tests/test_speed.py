@@ -109,7 +109,7 @@ def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
     m.passes += 1
     flops = speed.run_flops(timed, m.x, m.y, m.depths) / timed.steps
     row = timing.summarize(m.floor.on_final_way(m.blocks), timed.steps, flops, speed.peak(cores)["gflops"], cores,
-                           m.doubled)
+                           m.doubled, m.floor.least())
     peak = speed.peak(cores, above=row["gflops"])  # a row above the peak: the peak measured again
     row["peak_share"] = row["gflops"] / peak["gflops"]
     full = (row["per_call_ms"] * 1e-3 + cfg.steps * row["us_per_step"] * 1e-6)  # a warm call of cfg's steps

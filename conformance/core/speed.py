@@ -7,6 +7,7 @@ loss and update, is O(N H + D_in H), under 1% at the tutorial's size):
                = 2 N H (2 D_in + 3 D_out)          (26.0 MFLOP at 64, 1000, 100, 10)
     dynamic at depth k: 2 N H (2 D_in + 3 D_out + 3 k H)   (three products per use of w_mid)
 """
+import math
 import os
 import time
 
@@ -151,7 +152,7 @@ class Floor:
     there, wall and CPU time: the same kind of call as the implementation's, in the same blocks."""
 
     def __init__(self, n, d_in, h, d_out, dtype, mix, cores):
-        self.cores = cores
+        self.cores, self._least = cores, {}
         depths = [d for d, share in enumerate(mix) if share]
         self.msg = {"op": "floor", "key": repr((n, d_in, h, d_out, str(dtype), mix)), "dtype": str(dtype), "cores": cores,
                     "shapes": [products(n, d_in, h, d_out, d) for d in depths], "weights": [mix[d] for d in depths]}
@@ -159,6 +160,11 @@ class Floor:
 
     def _update(self, made):
         self.library, self.costs, self.failed, self.checks = made["library"], made["costs"], made["failed"], made["checks"]
+
+    def least(self) -> float:
+        """The least seconds a step of the floor's way in any block of the run so far (every row
+        of this floor's): what the blocks' floors are held to (timing.SLOWED)."""
+        return self._least.get(self.library, math.inf)
 
     def choose(self, times: int) -> None:
         """Time the ways again until they have been timed `times` times in the run (before the
@@ -171,6 +177,7 @@ class Floor:
         (which makes the floor again where it let it go: its way is the reply's)."""
         got = _worker(self.cores).request({**self.msg, "steps": int(steps)}, "the floor")
         self._update(got)
+        self._least[self.library] = min(self._least.get(self.library, math.inf), got["seconds"] / max(int(steps), 1))
         return {**got, "way": self.library}
 
     def on_final_way(self, blocks: list) -> list:
