@@ -390,6 +390,20 @@ def test_the_per_step_method_is_checked_against_twice_the_steps():
     assert any("(T_2S - T_S)/S" in n for n in terminal.row_notes(row))
 
 
+def test_the_method_is_checked_within_the_pilots_own_blocks():
+    """Pilots timed while the machine ran slowed (both ways at 400 us a step) against a row of
+    200 us: they agree with themselves, and the row is not blamed; a call whose cost a step at 2S
+    is 1.3x its cost at S still is."""
+    def pilot(n, per_step, per_step_2s, floor, seed):
+        return [{**b, "t2s": b["ts"] + per_step_2s * 500} for b in
+                blocks(n, per_step=per_step, floor=floor, noise=0.001, seed=seed)]
+    steady = blocks(6, noise=0.001, seed=1)
+    row = timing.summarize(pilot(6, 400e-6, 400e-6, 232e-6, 2) + steady, 500, 26e6, 300.0)
+    assert row["slowed"] == 6 and row["us_per_step"] == pytest.approx(200, rel=0.01), row
+    assert row["method_agrees"] and row["method_us"] == pytest.approx(400, rel=0.01), row
+    assert not timing.summarize(pilot(6, 200e-6, 260e-6, 160e-6, 3) + steady, 500, 26e6, 300.0)["method_agrees"]
+
+
 @serial
 def test_the_busy_meter_sees_another_process():
     meter = speed.BusyMeter()

@@ -51,7 +51,6 @@ class Measurement:
     cfg: object = None  # the call timed: the cell's, or with fewer steps (speed.short_enough)
     rounds: int = 0  # per pass
     blocks: list = field(default_factory=list)
-    doubled: list = field(default_factory=list)  # the pilot's (T_2S - T_S) / S, seconds a step
     passes: int = 0
     worker: object = None  # the timing worker of the last pass
 
@@ -109,7 +108,7 @@ def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
     m.passes += 1
     flops = speed.run_flops(timed, m.x, m.y, m.depths) / timed.steps
     row = timing.summarize(m.floor.on_final_way(m.blocks), timed.steps, flops, speed.peak(cores)["gflops"], cores,
-                           m.doubled, m.floor.least())
+                           floor_least=m.floor.least())
     peak = speed.peak(cores, above=row["gflops"])  # a row above the peak: the peak measured again
     row["peak_share"] = row["gflops"] / peak["gflops"]
     full = (row["per_call_ms"] * 1e-3 + cfg.steps * row["us_per_step"] * 1e-6)  # a warm call of cfg's steps
@@ -151,7 +150,6 @@ def start(impl, cfg, passes, cores) -> Measurement:
         b["busy"] = meter.mark()
         pilot.append(b)
     m.blocks = pilot  # blocks like the passes' (the 2S call after the S one takes nothing from them)
-    m.doubled = [(b["t2s"] - b["ts"]) / timed.steps for b in pilot]
     seconds = sum(b["t1"] + b["floor"] + b["ts"] + 0.15 for b in pilot) / len(pilot)
     more = min(timing.blocks_needed([(b["ts"] - b["t1"]) / b["floor"] for b in pilot]) - PILOT,
                max(int(timing.TIME_CAP / seconds), passes))
