@@ -88,11 +88,11 @@ def _budget_lines(budget, info, rows):
 def row_notes(r) -> list:
     """What a row's numbers cannot be taken for, in words."""
     out = []
+    if r["busy"] and not (r.get("slowed_row") and r["busy_share"] <= timing.BUSY_ROW):  # others ran: the cause
+        out.append(f"machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun")
     if r.get("slowed_row"):
         out.append(f"machine slowed during {r['slowed']} of {r['blocks']} blocks (the floor over {timing.SLOWED}x "
                    "its least in the run): rerun")
-    elif r["busy"]:
-        out.append(f"machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun")
     budget = r.get("budget", 1)
     if r.get("over_budget"):
         whose = "the floor" if (r.get("floor_cores") or 0) > (r.get("cores") or 0) else "it"
