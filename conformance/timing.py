@@ -91,8 +91,8 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
     extra = max(steps - 1, 1)
     slow = _slow(np.array([b["ts"] for b in blocks]))
     slow_ratio = _slow(np.array([(b["ts"] - b["t1"]) / max(b["floor"], 1e-12) for b in blocks]))
-    floors = np.array([b["floor"] for b in blocks]) / extra
-    slowed = floors > SLOWED * min(floors.min(initial=np.inf), floor_least)
+    floor_steps = np.array([b["floor"] for b in blocks]) / extra
+    slowed = floor_steps > SLOWED * min(floor_steps.min(initial=np.inf), floor_least)
     n_slowed, mostly = int(slowed.sum()), bool(slowed.sum() > len(blocks) / 2)
     if mostly:  # nothing better to keep: all pooled, and the row flagged
         slowed[:] = False
