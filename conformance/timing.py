@@ -80,14 +80,14 @@ def _slow(values):
 
 
 def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: float, budget: int = 1,
-              doubled=(), floor_least=math.inf) -> dict:
+              floor_least=math.inf) -> dict:
     """The speed row of one measurement at a thread budget of `budget` cores: blocks are {"t1",
     "floor", "ts", "busy"} (seconds; the floor over steps - 1 steps; busy: others' share of the
     machine during the block), with "t1_cpu", "ts_cpu", "floor_cpu" (CPU seconds of every thread
     of the timing process) where measured, and "t2s" (the call at 2S steps) in the pilot's: the
-    per-step costs (T_2S - T_S) / S, checked against (T_S - T_1) / (S - 1) of the same blocks (or
-    `doubled`, such costs measured apart, against the row's); floor_least: the floor's least
-    seconds a step in the run so far, every row's blocks of it (SLOWED)."""
+    per-step costs (T_2S - T_S) / S, checked against (T_S - T_1) / (S - 1) of the same blocks;
+    floor_least: the floor's least seconds a step in the run so far, every row's blocks of it
+    (SLOWED)."""
     extra = max(steps - 1, 1)
     slow = _slow(np.array([b["ts"] for b in blocks]))
     slow_ratio = _slow(np.array([(b["ts"] - b["t1"]) / max(b["floor"], 1e-12) for b in blocks]))
@@ -123,13 +123,9 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
     out["floor_cores"] = float(np.median(floors)) if floors else math.nan
     out["over_budget"] = bool(out["cores"] > budget * OVER or out["floor_cores"] > budget * OVER)
     pilots = [b for b, d in zip(blocks, disturbed) if "t2s" in b and not d]
-    against = us, us_lo, us_hi
     if pilots:  # both ways from the same blocks, in one state of the machine (SLOWED): not the row's
-        doubled = [(b["t2s"] - b["ts"]) / steps for b in pilots]
-        against = (v * 1e6 for v in median_interval([(b["ts"] - b["t1"]) / extra for b in pilots]))
-    if len(doubled):
-        u, u_lo, u_hi = against
-        d, d_lo, d_hi = (v * 1e6 for v in median_interval(doubled))
+        u, u_lo, u_hi = (v * 1e6 for v in median_interval([(b["ts"] - b["t1"]) / extra for b in pilots]))
+        d, d_lo, d_hi = (v * 1e6 for v in median_interval([(b["t2s"] - b["ts"]) / steps for b in pilots]))
         overlap = math.isfinite(d_lo - d_hi) and d_lo <= u_hi and u_lo <= d_hi  # too few samples: no interval
         out.update(method_us=d, method_low=d_lo, method_high=d_hi,
                    method_agrees=bool(overlap or abs(d - u) <= WIDTH * u))  # apart by less than the width asked for

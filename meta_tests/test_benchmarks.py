@@ -32,6 +32,12 @@ def blocks(n, per_step=200e-6, floor=160e-6, call=5e-3, steps=500, busy=0.0, noi
     return out
 
 
+def pilots(n, per_step=200e-6, per_step_2s=200e-6, floor=160e-6, seed=0):
+    """Pilot blocks: each also times the call at 2S steps, at per_step_2s a step beyond S."""
+    return [{**b, "t2s": b["ts"] + per_step_2s * 500} for b in
+            blocks(n, per_step=per_step, floor=floor, noise=0.001, seed=seed)]
+
+
 def test_summary_recovers_per_step_and_per_call_costs():
     got = timing.summarize(blocks(11), 500, 26e6, 300.0)
     json.dumps(results._finite(got), allow_nan=False)  # as the report writes it: no NumPy integers
@@ -382,11 +388,11 @@ def test_the_per_step_method_is_checked_against_twice_the_steps():
     """(T_2S - T_S)/S agrees with (T_S - T_1)/(S - 1) for a call of fixed cost; a call whose fixed
     cost grows with S (a compiled whole loop that unrolls) is named."""
     steady = blocks(9)
-    row = timing.summarize(steady, 500, 26e6, 300.0, doubled=[200e-6 * (1 + 0.01 * i) for i in range(-3, 3)])
+    row = timing.summarize(pilots(6) + steady, 500, 26e6, 300.0)
     assert row["method_agrees"]
-    row = timing.summarize(steady, 500, 26e6, 300.0, doubled=[260e-6 * (1 + 0.01 * i) for i in range(-3, 3)])
+    row = timing.summarize(pilots(6, per_step_2s=260e-6) + steady, 500, 26e6, 300.0)
     assert not row["method_agrees"] and row["method_us"] == pytest.approx(260, rel=0.03)
-    few = timing.summarize(steady, 500, 26e6, 300.0, doubled=[260e-6, 250e-6, 270e-6])  # no 95% interval of 3
+    few = timing.summarize(pilots(3, per_step_2s=260e-6) + steady, 500, 26e6, 300.0)  # no 95% interval of 3
     assert not few["method_agrees"]
     assert any("(T_2S - T_S)/S" in n for n in terminal.row_notes(row))
 
@@ -395,14 +401,11 @@ def test_the_method_is_checked_within_the_pilots_own_blocks():
     """Pilots timed while the machine ran slowed (both ways at 400 us a step) against a row of
     200 us: they agree with themselves, and the row is not blamed; a call whose cost a step at 2S
     is 1.3x its cost at S still is."""
-    def pilot(n, per_step, per_step_2s, floor, seed):
-        return [{**b, "t2s": b["ts"] + per_step_2s * 500} for b in
-                blocks(n, per_step=per_step, floor=floor, noise=0.001, seed=seed)]
     steady = blocks(6, noise=0.001, seed=1)
-    row = timing.summarize(pilot(6, 400e-6, 400e-6, 232e-6, 2) + steady, 500, 26e6, 300.0)
+    row = timing.summarize(pilots(6, 400e-6, 400e-6, 232e-6, 2) + steady, 500, 26e6, 300.0)
     assert row["slowed"] == 6 and row["us_per_step"] == pytest.approx(200, rel=0.01), row
     assert row["method_agrees"] and row["method_us"] == pytest.approx(400, rel=0.01), row
-    assert not timing.summarize(pilot(6, 200e-6, 260e-6, 160e-6, 3) + steady, 500, 26e6, 300.0)["method_agrees"]
+    assert not timing.summarize(pilots(6, 200e-6, 260e-6, 160e-6, 3) + steady, 500, 26e6, 300.0)["method_agrees"]
 
 
 @serial
