@@ -88,7 +88,7 @@ def _budget_lines(budget, info, rows):
 def row_notes(r) -> list:
     """What a row's numbers cannot be taken for, in words."""
     out = []
-    if r["busy"] and not (r.get("slowed_row") and r["busy_share"] <= timing.BUSY_ROW):  # others ran: the cause
+    if r.get("busy_others", r["busy"]):
         out.append(f"machine busy during this measurement ({r['busy_share']:.0%} used by others): rerun")
     if r.get("slowed_row"):
         out.append(f"machine slowed during {r['slowed']} of {r['blocks']} blocks (the floor over {timing.SLOWED}x "

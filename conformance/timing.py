@@ -112,7 +112,8 @@ def summarize(blocks: list, steps: int, flops_per_step: float, peak_gflops: floa
            "gflops": flops_per_step / (us * 1e-6) / 1e9 if us > 0 else math.nan,
            "per_call_ms": (t1 - us * 1e-6) * 1e3,
            "blocks": len(blocks), "disturbed": sum(disturbed), "slowed": n_slowed, "slowed_row": mostly,
-           "busy_share": busy_share, "busy": busy_share > BUSY_ROW or sum(disturbed) > len(blocks) / 4 or mostly}
+           "busy_share": busy_share, "busy_others": busy_share > BUSY_ROW or sum(disturbed) > len(blocks) / 4}
+    out["busy"] = out["busy_others"] or mostly  # either way, not ranked
     out["peak_share"] = out["gflops"] / peak_gflops
     out["rescaled"] = sum(1 for b in blocks if b.get("rescaled"))  # floors timed on a way the floor has since left
     out["rescaled_from"] = sorted({b["rescaled"] for b in blocks if b.get("rescaled")})
