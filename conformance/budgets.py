@@ -30,6 +30,27 @@ def name(cores: int) -> str:
     return "1 thread" if cores == 1 else f"{cores} cores"
 
 
+def gpu_host() -> int:
+    """The cores of a GPU table's timing processes: all the suite may use, as users run one."""
+    return budgets()[-1]
+
+
+def table(cores: int, device: str = "cpu") -> str:
+    """A speed table's key: its thread budget ("1", "2"), or the GPU its rows ran on ("cuda:0")."""
+    return str(cores) if device == "cpu" else device
+
+
+def table_name(key) -> str:
+    key = str(key)
+    return name(int(key)) if key.isdigit() else key
+
+
+def table_order(key):
+    """The CPU tables first, by their cores, then the GPUs'."""
+    key = str(key)
+    return (not key.isdigit(), int(key) if key.isdigit() else 0, key)
+
+
 def env(cores: int) -> dict:
     """The libraries' thread settings for a budget of `cores` (read when each starts its pools)."""
     out = {k: str(cores) for k in THREAD_VARS}

@@ -23,7 +23,7 @@ from conformance.impl import Impl
 from conformance.isolation import WorkerFault
 from conformance.keys import IMPLS, STARTED
 from conformance.pool import GPU_FRAMEWORKS, gpu_missing_reason
-from conformance.results import FAMILIES, Prop, Report, family_of, leak_reason, plain_id  # noqa: F401 - leak_reason: the plugin's
+from conformance.results import FAMILIES, Prop, Report, family_of, leak_reason, plain_id, table_of  # noqa: F401 - leak_reason: the plugin's
 from conformance.terminal import matrix_lines, speed_lines, time_lines, why_lines
 
 def applicable(config, impl) -> list:
@@ -271,8 +271,8 @@ class Reporter:
             runs = {n: self.report.runs[n] for n in self.report.names if n in self.report.runs}
             drawn = draw.draw(runs, outdir)
             figures = {"files": {k: p.name for k, p in drawn["files"].items()}, "colours": drawn["colours"]}
-        sweep = [r for r in rows if r["group"].startswith("sweep") and r.get("budget", 1) == 1]
-        if sweep:  # the one-thread table's, the repeatable one (the other budget's rows are in the JSON)
+        sweep = [r for r in rows if r["group"].startswith("sweep") and table_of(r) == "1"]
+        if sweep:  # the one-thread table's, the repeatable one (the other tables' rows are in the JSON)
             figures["files"]["speed_sweep"] = draw.draw_sweep(sweep, self.report.names, outdir).name
         data = self.report.as_json(header_lines(self.config), figures, rows)
         data["speed_gpu"] = self.gpu_reason() if rows else ""

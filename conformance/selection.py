@@ -49,8 +49,8 @@ def arrange(config, items):
         items[:] = keep
     if benchmarking:  # a timing taken in passes: every implementation's first pass, then every one's second ...
         def when(item):  # then, within a pass, every implementation at one budget before the next budget
-            params = getattr(getattr(item, "callspec", None), "params", {})
-            return params.get("part", 0), params.get("cores", 0)
+            params = getattr(getattr(item, "callspec", None), "params", {})  # (the GPU's, with no cores, last)
+            return params.get("part", 0), params.get("cores", 1 << 30)
         items.sort(key=when)
 
 
@@ -101,8 +101,11 @@ def _not_applicable(item, config, plugged, benchmarking) -> str:
         return "replaying an example: it runs only with --replay"
     params = getattr(item, "callspec", None)
     impl = params.params.get("impl") if params else None
-    if impl is None or timed:  # a timing of a module that cannot run fails on its own: no probe needed
+    gpu = item.get_closest_marker("cuda") is not None
+    if impl is None:
         return ""
+    if timed:  # a timing of a module that cannot run fails on its own: no probe needed
+        return _gpu_less(item, impl) if gpu else ""
     problem = impl.preflight()
     first = item.get_closest_marker("own_cell") is not None  # the check that says why nothing else runs
     if problem and not first and impl.own_fault() is not None:
@@ -114,10 +117,15 @@ def _not_applicable(item, config, plugged, benchmarking) -> str:
         return f"checks of the structures {impl.name} refuses (NotImplementedError)"
     if item.get_closest_marker("dynamic_only") and not impl.dynamic:
         return f"dynamic-model checks of {impl.name}: it computes no model='dynamic' structure"
-    if item.get_closest_marker("cuda") and not ({"torch", "tensorflow", "jax"} & set(impl.frameworks)):
+    return _gpu_less(item, impl) if gpu else ""
+
+
+def _gpu_less(item, impl) -> str:
+    """A GPU's check (the devices family, the GPU's speed table): left out for NumPy-only code,
+    skipped naming why where its frameworks see no GPU."""
+    if not ({"torch", "tensorflow", "jax"} & set(impl.frameworks)):
         return f"device checks of {impl.name}: it uses NumPy alone, which runs on the CPU only"
-    if item.get_closest_marker("cuda"):
-        reason = gpu_missing_reason(impl.frameworks)
-        if reason:
-            item.add_marker(pytest.mark.skip(reason=reason))
+    reason = gpu_missing_reason(impl.frameworks)
+    if reason:
+        item.add_marker(pytest.mark.skip(reason=reason))
     return ""

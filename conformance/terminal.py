@@ -1,6 +1,7 @@
 """The run's end in the terminal: the matrix, why each cell failed or was left out, where the time went,
 the speed table. Plain text from the results (conformance/results.py)."""
-from conformance import timing
+from conformance import budgets as tables, timing
+from conformance.results import table_of
 
 EACH_MOST = 10  # rows of a run said one by one (time lines; not-applicable lines list their names)
 
@@ -38,24 +39,26 @@ def time_lines(rep, per_impl, before=None) -> list:
 
 
 def speed_lines(rows, gpu_reason="", budgets=None):
-    """A table per thread budget, each under its peak (which library reached it, every library's
-    rate, the BLAS kernel) and its floor."""
-    budgets = {int(k): v for k, v in (budgets or {}).items()}
+    """A table per thread budget and per GPU, each under its peak (which library reached it, every
+    library's rate, the BLAS kernel) and its floor."""
+    budgets = {str(k): v for k, v in (budgets or {}).items()}
     yield ("medians over undisturbed blocks, [95% intervals]; floor = the step's matrix products alone, on the "
            "fastest library at the budget, timed in the same blocks; cores = CPU time / wall time of the steps")
-    for budget in sorted({r.get("budget", 1) for r in rows}):
-        mine = [r for r in rows if r.get("budget", 1) == budget]
+    found = sorted({table_of(r) for r in rows}, key=tables.table_order)
+    for table in found:
         yield ""
-        yield from _budget_lines(budget, budgets.get(budget, {}), mine)
-    if gpu_reason:
+        yield from _budget_lines(table, budgets.get(table, {}), [r for r in rows if table_of(r) == table])
+    if gpu_reason and all(t.isdigit() for t in found):
         yield f"cuda: no rows ({gpu_reason}); every row above is the CPU"
 
 
-def _budget_lines(budget, info, rows):
-    name = "1 thread" if budget == 1 else f"{budget} cores"
+def _budget_lines(table, info, rows):
+    name = tables.table_name(table)
     rates = ", ".join(f"{lib} {v:.0f}" for lib, v in sorted(info.get("rates", {}).items(), key=lambda kv: -kv[1]))
+    where = "at this budget" if table.isdigit() else \
+        f"on {info.get('gpu') or 'the GPU'}, TF32 off; its timing processes on {rows[0].get('budget')} cores"
     yield (f"{name}: peak {num(rows[0]['peak_gflops'], '.0f')} GFLOP/s ({rows[0].get('peak_library') or '?'}; "
-           f"float32 {timing.PEAK_SIZE}^2 products at this budget: {rates or 'not measured'})")
+           f"float32 {info.get('size', timing.PEAK_SIZE)}^2 products {where}: {rates or 'not measured'})")
     for lib in info.get("blas", []):
         yield (f"{name}: BLAS {lib.get('internal_api')} {lib.get('version')} runs its {lib.get('architecture')} "
                f"kernel, {lib.get('num_threads')} thread(s)")

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 PEAK_SIZE = 2048  # the peak: products of two 2048 x 2048 float32 matrices (17.2 GFLOP each)
+GPU_PEAK_SIZE = 8192  # a GPU's: 8192^2 (1.1 TFLOP each; tens of ms where a CPU's size takes under one)
 LEVEL = 0.95  # confidence of the intervals
 BUSY = 0.25  # a block during which other processes used more than this share of the machine is disturbed
 BUSY_ROW = 0.10  # a row whose blocks overall saw more than this share used by others is flagged

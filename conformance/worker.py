@@ -235,6 +235,10 @@ def _die_with_parent():
         pass
 
 
+# Several workers share a GPU: JAX would take 75% of its memory in the first, TensorFlow all of it.
+GPU_SHARING = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
 def serve(conn, out, env=None, cores=None):
     """The worker's loop: one request, one answer, until the suite closes the connection."""
     os.setsid()  # its own session: a Ctrl-C at the terminal is the suite's to handle, not the module's
@@ -243,6 +247,8 @@ def serve(conn, out, env=None, cores=None):
     os.dup2(out.fileno(), 2)
     out.close()
     os.environ.update(env or {})
+    for k, v in GPU_SHARING.items():  # the user's own setting stands
+        os.environ.setdefault(k, v)
     if cores:  # a timing's worker: held to its thread budget before any framework starts
         from conformance import budgets
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conformance import ROOT, budgets, results, terminal, timing
+from conformance import ROOT, budgets, devices, results, terminal, timing
 from meta_tests.subprocesses import fresh_env, pytest_cmd
 from tests import test_speed as tests_speed
 from conformance.core import oracle as reference
@@ -180,7 +180,7 @@ def test_a_ways_cost_is_its_steps_not_the_first_after_its_pool_changes():
         pool["formed"] = True
 
     floor = matmul.Floor([speed.products(8, 30, 20, 3)], [1.0], "float32")
-    floor.ways, floor.costs = {"slow to form": ([step], lambda: pool.update(formed=False))}, {}
+    floor.ways, floor.costs = {"slow to form": ([step], lambda: pool.update(formed=False), matmul.clock("numpy"))}, {}
     floor.choose()
     assert floor.costs["slow to form"] < 1e-3, floor.costs
 
@@ -210,6 +210,62 @@ def test_every_library_of_the_floor_computes_the_products(lib):
         assert len(got) == count
         assert all(np.allclose(g, a @ b, rtol=1e-5, atol=1e-5) for g, (a, b) in zip(got, pairs))
     assert matmul.peak(64, rounds=1)[lib]["gflops"] > 0
+
+
+@pytest.mark.parametrize("lib", matmul.GPU_LIBRARIES)
+def test_a_gpu_floor_computes_the_products_in_float32_and_times_them_there(lib):
+    """On a GPU a library sees: each way's products give NumPy's numbers in float32 proper (TF32,
+    both libraries' default there, would miss at this tolerance by 1e-3), its floor runs, and its
+    peak is a rate. Where none sees one, the floor says so before any work."""
+    device = "cuda:0"
+    if lib not in matmul.installed(device):
+        with pytest.raises(RuntimeError, match=f"no library here runs products on {device}"):
+            matmul.Floor([speed.products(4, 5, 6, 3)], [1.0], "float32", device=device)
+        assert lib not in matmul.peak(64, rounds=1, device=device)
+        pytest.skip(devices.gpu_missing_reason({lib}) or f"{lib} sees no {device}")
+    rng = np.random.default_rng(1)
+    pairs = [(rng.standard_normal((m, k)).astype("float32"), rng.standard_normal((k, p)).astype("float32"))
+             for m, k, p in speed.products(64, 500, 300, 10, depth=1)]
+    counts = [len(speed.products(64, 500, 300, 10, depth=d)) for d in (0, 1)]
+    for count, step in zip(counts, matmul.MAKERS[lib](pairs, counts, device)):
+        got = [np.asarray(o.cpu() if hasattr(o, "cpu") else o) for o in step()]
+        assert len(got) == count
+        assert all(np.allclose(g, a @ b, rtol=1e-5, atol=1e-4) for g, (a, b) in zip(got, pairs))
+    floor = matmul.Floor([speed.products(64, 500, 300, 10)], [1.0], "float32", device=device)
+    assert floor.run(20)["seconds"] > 0 and all(way.startswith(("torch", "jax")) for way in floor.ways)
+    assert matmul.peak(1024, rounds=1, device=device)[lib]["gflops"] > 0
+
+
+def test_a_gpu_has_a_table_of_its_own():
+    """Rows timed on a GPU form their own table under the GPU's peak, with goal lines of their own;
+    a GPU row faster against its floor than any CPU row takes nothing from the CPU tables' goals."""
+    timed = [dict(b, t1_cpu=b["t1"], ts_cpu=b["ts"], floor_cpu=b["floor"]) for b in blocks(9)]
+    on_gpu = [dict(b, t1_cpu=b["t1"], ts_cpu=b["ts"], floor_cpu=b["floor"])
+              for b in blocks(9, per_step=40e-6, floor=50e-6)]
+    cell = {"group": "tutorial cell", "size": [64, 1000, 100, 10], "peak_library": "torch", "one_time_s": 1.0}
+    rep = results.Report(["student"])
+    rep.speed = {("tutorial cell", "2", "student"): {**timing.summarize(timed, 500, 26e6, 200.0, 2), **cell,
+                                                     "budget": 2, "table": "2", "peak_gflops": 200.0},
+                 ("tutorial cell", "cuda:0", "student"): {**timing.summarize(on_gpu, 500, 26e6, 5e4, 2), **cell,
+                                                          "budget": 2, "table": "cuda:0", "peak_gflops": 5e4}}
+    rep.budgets = {"cuda:0": {"gflops": 5e4, "library": "torch", "rates": {"torch": 5e4, "jax": 4.8e4},
+                              "gpu": "NVIDIA H100", "size": timing.GPU_PEAK_SIZE},
+                   "2": {"gflops": 200.0, "library": "torch", "rates": {"torch": 200.0}}}
+    rows = rep.speed_rows()
+    assert [r["table"] for r in rows] == ["2", "cuda:0"]
+    lines = list(terminal.speed_lines(rows, "no GPU: it does not matter here", rep.budgets))
+    assert "cuda:0: peak 50000 GFLOP/s (torch; float32 8192^2 products on NVIDIA H100, TF32 off; its timing " \
+           "processes on 2 cores: torch 50000, jax 48000)" in lines, lines
+    assert lines.index("2 cores: peak 200 GFLOP/s (torch; float32 2048^2 products at this budget: torch 200)") \
+        < lines.index("cuda:0: peak 50000 GFLOP/s (torch; float32 8192^2 products on NVIDIA H100, TF32 off; its "
+                      "timing processes on 2 cores: torch 50000, jax 48000)")
+    assert not any(ln.startswith("cuda: no rows") for ln in lines)
+    goals = rep.goals(rows)
+    assert any(g.startswith("2 cores: fastest at its tutorial cell against the floor: student, 1.25x") for g in goals)
+    assert any(g.startswith("cuda:0: fastest at its tutorial cell against the floor: student, 0.80x")
+               and g.endswith("(goal <= 1.10x: met)") for g in goals), goals
+    assert any(g.startswith("cuda:0: best share") and "(no goal on a GPU" in g for g in goals), goals
+    assert list(rep.as_json([], {"files": {}}, rows)["speed_budgets"]) == ["2", "cuda:0"]
 
 
 HOLD = """
@@ -285,15 +341,15 @@ def test_every_row_is_restated_against_the_runs_best_peak():
     rep = results.Report(["early", "late"])
     timed = [dict(b, t1_cpu=b["t1"], ts_cpu=b["ts"], floor_cpu=b["floor"]) for b in blocks(9)]
     first = {**timing.summarize(timed, 500, 50e6, 200.0), "group": "sweep 64", "size": [64] * 4}  # 250 GFLOP/s
-    rep.speed = {("sweep 64", 1, "early"): {**first, "peak_gflops": 200.0, "peak_library": "numpy"},
-                 ("sweep 64", 1, "late"): {**first, "peak_share": first["gflops"] / 260.0, "peak_gflops": 260.0,
+    rep.speed = {("sweep 64", "1", "early"): {**first, "peak_gflops": 200.0, "peak_library": "numpy"},
+                 ("sweep 64", "1", "late"): {**first, "peak_share": first["gflops"] / 260.0, "peak_gflops": 260.0,
                                            "peak_library": "torch"}}
-    rep.budgets = {1: {"gflops": 260.0, "library": "torch", "rates": {"numpy": 240.0, "torch": 260.0}}}
+    rep.budgets = {"1": {"gflops": 260.0, "library": "torch", "rates": {"numpy": 240.0, "torch": 260.0}}}
     assert first["gflops"] > 200.0  # above the peak it was measured against
     for row in rep.speed_rows():
         assert (row["peak_gflops"], row["peak_library"]) == (260.0, "torch"), row
         assert row["peak_share"] == pytest.approx(first["gflops"] / 260.0)
-        assert_physical({"speed": [{**row, "budget": 1}], "speed_budgets": {"1": rep.budgets[1]}})
+        assert_physical({"speed": [{**row, "budget": 1}], "speed_budgets": {"1": rep.budgets["1"]}})
 
 
 def test_a_row_still_above_the_peak_is_flagged_and_not_ranked():
@@ -303,9 +359,9 @@ def test_a_row_still_above_the_peak_is_flagged_and_not_ranked():
     rep = results.Report(["noisy", "fair"])
     timed = [dict(b, t1_cpu=b["t1"], ts_cpu=b["ts"], floor_cpu=b["floor"]) for b in blocks(9)]
     row = {**timing.summarize(timed, 500, 50e6, 200.0), "group": "sweep 2048", "size": [2048] * 4, "budget": 1}
-    rep.speed = {("sweep 2048", 1, "noisy"): {**row, "peak_gflops": 240.0, "peak_library": "torch"},
-                 ("sweep 2048", 1, "fair"): {**row, "gflops": 220.0, "peak_gflops": 240.0, "peak_library": "torch"}}
-    rep.budgets = {1: {"gflops": 240.0, "library": "torch", "rates": {"torch": 240.0}}}
+    rep.speed = {("sweep 2048", "1", "noisy"): {**row, "peak_gflops": 240.0, "peak_library": "torch"},
+                 ("sweep 2048", "1", "fair"): {**row, "gflops": 220.0, "peak_gflops": 240.0, "peak_library": "torch"}}
+    rep.budgets = {"1": {"gflops": 240.0, "library": "torch", "rates": {"torch": 240.0}}}
     assert row["gflops"] > 240.0
     rows = {r["implementation"]: r for r in rep.speed_rows()}
     assert rows["noisy"]["above_peak"] and not rows["fair"]["above_peak"]
@@ -328,7 +384,7 @@ def test_a_forced_blas_kernel_is_named_with_its_cost():
     info = {"rates": {"numpy": 10.0}, "forced": got["forced"], "unforced": got["unforced"], "blas": got["blas"]}
     rows = [{"peak_gflops": 10.0, "peak_library": "numpy", "implementation": "x"}]
     lines = list(itertools.takewhile(lambda ln: not ln.startswith("implementation"),
-                                     terminal._budget_lines(1, info, rows)))  # the header, before the table
+                                     terminal._budget_lines("1", info, rows)))  # the header, before the table
     assert any("forces a BLAS kernel (OPENBLAS_CORETYPE=Prescott): NumPy does 10 GFLOP/s with it" in ln
                and got["unforced"]["architecture"] in ln for ln in lines), lines
 
@@ -357,8 +413,8 @@ def test_a_share_goal_says_how_far_the_floor_itself_goes():
     row = {**timing.summarize(timed, 500, 26e6, 200.0), "group": "tutorial cell", "size": [64, 1000, 100, 10],
            "peak_gflops": 200.0, "peak_library": "torch"}
     rep = results.Report(["student"])
-    rep.speed = {("tutorial cell", 1, "student"): row}
-    rep.budgets = {1: {"gflops": 200.0, "library": "torch", "rates": {"torch": 200.0}}}
+    rep.speed = {("tutorial cell", "1", "student"): row}
+    rep.budgets = {"1": {"gflops": 200.0, "library": "torch", "rates": {"torch": 200.0}}}
     rows = rep.speed_rows()
     assert rows[0]["floor_share"] == pytest.approx(26e6 / 160e-6 / 1e9 / 200.0)
     share = [g for g in rep.goals(rows) if "best share" in g]
@@ -618,7 +674,7 @@ def test_the_floor_worker_lets_go_of_large_floors_of_other_shapes(monkeypatch):
     """The floors of a sweep's sizes, each in every library, filled the floor's worker to 7 GiB at
     2048: old ones are let go while they hold over KEEP_BYTES, and made again when asked for."""
     monkeypatch.setattr(matmul, "_FLOORS", type(matmul._FLOORS)())
-    monkeypatch.setattr(matmul, "installed", lambda: ["numpy"])
+    monkeypatch.setattr(matmul, "installed", lambda device="cpu": ["numpy"])
     monkeypatch.setattr(matmul, "ROUNDS", 1)
 
     def ask(n, steps=0):

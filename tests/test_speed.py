@@ -21,6 +21,10 @@ code with much per-step Python work (docs/speed.md).
 
 `--benchmark-sweep` adds the same measurement, in one pass, at sizes N = D_in = H = D_out = 1 ...
 2048 (conformance/core/speed.py's SWEEP), for the figure speed_sweep.png.
+
+Where an implementation's framework sees a GPU, a third table: the same measurement with
+cfg.device on that GPU, its timing processes on all the suite's cores, the floor the step's
+products on the GPU (CUDA events time torch's) and the peak the GPU's own float32 products.
 """
 from dataclasses import dataclass, field
 
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.speed
 PILOT = 6
 PASSES = 3  # a tutorial cell's blocks come from this many passes, spread over the run
 BUDGETS = budgets.budgets()
+GPU_HOST = budgets.gpu_host()
 
 
 @dataclass
@@ -70,13 +75,14 @@ class Measurement:
         return out
 
 
-_MEASURED = {}  # (group, cores, implementation) -> Measurement
+_MEASURED = {}  # (group, cores, device, implementation) -> Measurement
 
 
 def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
     """One of `passes` passes of the measurement of impl's call of cfg at a thread budget; its row
     pools every pass so far."""
-    key = (group, cores, impl.name)
+    device = cfg.device
+    key = (group, cores, device, impl.name)
     m = _MEASURED.get(key)
     if m is None:
         m = _MEASURED[key] = start(impl, cfg, passes, cores)
@@ -95,32 +101,34 @@ def measure(impl, cfg, benchmark, record_property, group, cores, passes=1):
         blocks.append(dict(block))
 
     if passes > 1 and m.passes == passes - 1:
-        speed.peak(cores, times=2)  # again before the last pass, which gives every row: the best of both
+        speed.peak(cores, times=2, device=device)  # again before the last pass, which gives every row: the best of both
         m.floor.choose(times=2)  # and the floor's way, each way's least cost of both
     worker = impl.worker(cores)
     warm = 0 if worker is m.worker else 1  # a new worker (another pass's was stopped) compiles on its first call
     m.worker = worker
-    benchmark.group = f"{group}, {budgets.name(cores)}"
+    table = budgets.table(cores, device)
+    benchmark.group = f"{group}, {budgets.table_name(table)}"
     benchmark.pedantic(impl.run, args=(m.x, m.y, timed), kwargs={"cores": cores}, setup=setup, teardown=teardown,
                        rounds=m.rounds, iterations=1, warmup_rounds=warm)
     blocks = blocks[warm:]  # the warm-up round's
     m.blocks.extend(blocks)
     m.passes += 1
     flops = speed.run_flops(timed, m.x, m.y, m.depths) / timed.steps
-    row = timing.summarize(m.floor.on_final_way(m.blocks), timed.steps, flops, speed.peak(cores)["gflops"], cores,
-                           floor_least=m.floor.least())
-    peak = speed.peak(cores, above=row["gflops"])  # a row above the peak: the peak measured again
+    row = timing.summarize(m.floor.on_final_way(m.blocks), timed.steps, flops,
+                           speed.peak(cores, device=device)["gflops"], cores, floor_least=m.floor.least())
+    peak = speed.peak(cores, above=row["gflops"], device=device)  # a row above the peak: the peak measured again
     row["peak_share"] = row["gflops"] / peak["gflops"]
     full = (row["per_call_ms"] * 1e-3 + cfg.steps * row["us_per_step"] * 1e-6)  # a warm call of cfg's steps
     row.update({"steps": timed.steps, "cell_steps": cfg.steps, "first_call_s": m.first,
                 "one_time_s": max(0.0, m.first - full), "passes": m.passes,  # below 0 is noise
                 "peak_gflops": peak["gflops"], "peak_library": peak["library"], "budget": cores,
+                "device": device, "table": table,
                 "size": [m.x.shape[0], m.x.shape[1], cfg.hidden, m.y.shape[1]], "dtype": cfg.dtype,
                 "group": group, "floor_library": m.floor.library, "floor_checks": m.floor.checks,
                 "extra_steps": max(timed.steps - 1, 1)})
     benchmark.extra_info.update(row)
     record_property(Prop.SPEED, row)
-    record_property(Prop.SPEED_BUDGET, {"cores": cores, **peak, "floor_costs": m.floor.costs})
+    record_property(Prop.SPEED_BUDGET, {"table": table, "cores": cores, **peak, "floor_costs": m.floor.costs})
 
 
 def start(impl, cfg, passes, cores) -> Measurement:
@@ -128,13 +136,14 @@ def start(impl, cfg, passes, cores) -> Measurement:
     many blocks each pass takes and checks the per-step method: each pilot block also times the
     call at 2S steps, for the per-step cost (T_2S - T_S) / S beside (T_S - T_1) / (S - 1)."""
     x, y = make_data(cfg, 0)
-    speed.peak(cores)  # first: in a worker whose floors have not run yet (once a run)
+    speed.peak(cores, device=cfg.device)  # first: in a worker whose floors have not run yet (once a run)
     res = impl.run(x, y, cfg, cores=cores)  # the first call: imports, compiling, tracing; not in the statistics
     first = impl.seconds
     timed = speed.short_enough(impl, cfg, x, y, cores)  # a 1-step call may compile a program of its own
     if timed.steps != cfg.steps:
         res = impl.run(x, y, timed, cores=cores)  # ... and so may a shorter one; its depths are the floor's
-    floor = speed.floor(x.shape[0], x.shape[1], cfg.hidden, y.shape[1], cfg.dtype, res.get("depths"), cores)
+    floor = speed.floor(x.shape[0], x.shape[1], cfg.hidden, y.shape[1], cfg.dtype, res.get("depths"), cores,
+                        cfg.device)
     short, double = cfg.replace(steps=1), timed.replace(steps=2 * timed.steps)
     impl.run(x, y, double, cores=cores)  # ... and so may a 2S-step one
     m = Measurement(x, y, short, floor, res.get("depths"), first, cores, cfg=timed, worker=impl.worker(cores))
@@ -170,3 +179,34 @@ def test_sweep(impl, size, cores, benchmark, record_property):
     cfg = speed.sweep_config(impl.config, size, speed.SWEEP[size])
     cfg = speed.long_enough(impl, cfg, *make_data(cfg, 0), cores)
     measure(impl, cfg, benchmark, record_property, f"sweep {size}", cores)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("part", range(1, PASSES + 1), ids=lambda p: f"pass{p}")
+def test_tutorial_cell_on_gpu(impl, part, benchmark, record_property):
+    on_gpu(impl, impl.config, lambda cfg: measure(impl, cfg, benchmark, record_property, "tutorial cell", GPU_HOST,
+                                                  PASSES))
+
+
+@pytest.mark.cuda
+@pytest.mark.sweep
+@pytest.mark.parametrize("size", speed.SWEEP)
+def test_sweep_on_gpu(impl, size, benchmark, record_property):
+    def sweep(cfg):
+        cfg = speed.long_enough(impl, cfg, *make_data(cfg, 0), GPU_HOST)
+        measure(impl, cfg, benchmark, record_property, f"sweep {size}", GPU_HOST)
+    on_gpu(impl, speed.sweep_config(impl.config, size, speed.SWEEP[size]), sweep)
+
+
+def on_gpu(impl, cfg, timings):
+    """timings(cfg on the first GPU impl's frameworks see); skipped, saying why, where it has none
+    or refuses a device (the plugin skips the NumPy-only and the GPU-less before this)."""
+    found, why = impl.devices()
+    if not found:
+        pytest.skip(why)
+    try:
+        timings(cfg.replace(device=found[0]))
+    except (ValueError, NotImplementedError) as e:
+        if "device" in str(e):
+            pytest.skip(f"{impl.name} runs on the CPU only ({e})")
+        raise

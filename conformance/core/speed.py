@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from conformance import budgets, isolation, timing
-from conformance.timing import PEAK_SIZE
+from conformance.timing import GPU_PEAK_SIZE, PEAK_SIZE
 
 # The size sweep: N = D_in = H = D_out = size, and the step count of its longer run (about a
 # second of work or more for the slowest implementation, a few steps once a step is 86 GFLOP).
@@ -151,11 +151,12 @@ class Floor:
     (conformance/core/matmul.py chooses it in the budget's worker). run(steps) times that many steps
     there, wall and CPU time: the same kind of call as the implementation's, in the same blocks."""
 
-    def __init__(self, n, d_in, h, d_out, dtype, mix, cores):
+    def __init__(self, n, d_in, h, d_out, dtype, mix, cores, device="cpu"):
         self.cores, self._least = cores, {}
         depths = [d for d, share in enumerate(mix) if share]
-        self.msg = {"op": "floor", "key": repr((n, d_in, h, d_out, str(dtype), mix)), "dtype": str(dtype), "cores": cores,
-                    "shapes": [products(n, d_in, h, d_out, d) for d in depths], "weights": [mix[d] for d in depths]}
+        self.msg = {"op": "floor", "key": repr((n, d_in, h, d_out, str(dtype), mix, device)), "dtype": str(dtype),
+                    "cores": cores, "device": device, "weights": [mix[d] for d in depths],
+                    "shapes": [products(n, d_in, h, d_out, d) for d in depths]}
         self._update(_worker(cores).request(self.msg, "making the floor", timeout=600))
 
     def _update(self, made):
@@ -195,13 +196,13 @@ class Floor:
 _FLOORS = {}
 
 
-def floor(n, d_in, h, d_out, dtype="float32", depths=None, cores=1) -> Floor:
-    """The session's floor for this shape, precision, mix of depths and budget (made once)."""
+def floor(n, d_in, h, d_out, dtype="float32", depths=None, cores=1, device="cpu") -> Floor:
+    """The session's floor for this shape, precision, mix of depths, budget and device (made once)."""
     counts = np.bincount(np.asarray(depths, dtype=int)) if depths is not None and len(depths) else np.ones(1)
     mix = tuple(float(c) for c in counts / counts.sum())
-    key = (n, d_in, h, d_out, str(dtype), mix, cores)
+    key = (n, d_in, h, d_out, str(dtype), mix, cores, device)
     if key not in _FLOORS:
-        _FLOORS[key] = Floor(n, d_in, h, d_out, dtype, mix, cores)
+        _FLOORS[key] = Floor(n, d_in, h, d_out, dtype, mix, cores, device)
     return _FLOORS[key]
 
 
@@ -211,24 +212,26 @@ _PEAKS = {}
 PEAK_TIMES = 4  # the most times a run measures a budget's peak again for rates above it
 
 
-def peak(cores: int, times: int = 1, above: float = 0.0) -> dict:
+def peak(cores: int, times: int = 1, above: float = 0.0, device: str = "cpu") -> dict:
     """This machine's float32 matmul peak at a budget: the best rate of a PEAK_SIZE^2 product in
     any library installed (a peak is what the machine can do), each timed in the budget's worker,
     measured `times` times in the run at least, each library's best kept (a core slowed for a
     minute by a neighbour once gave a one-thread peak of 106 GFLOP/s against 158 in the runs
     around it, and a row 74% of it), and again while a row's rate `above` it tops it, up to
     PEAK_TIMES in all (a peak taken while the machine ran 8% slow once stood under rows timed 40
-    minutes later). {'gflops', 'library', 'rates' {library: GFLOP/s}, 'times',
-    'blas' (threadpoolctl's view of the BLAS libraries, with the kernel each runs), 'forced'
-    (environment settings that force a BLAS kernel), 'unforced' (NumPy's rate without them, where
-    they are set: what they cost)}."""
+    minutes later). On a GPU `device`, its own: products of GPU_PEAK_SIZE^2 there, from a
+    worker at the budget. {'gflops', 'library', 'rates' {library: GFLOP/s}, 'times', 'size',
+    'gpu' (its name), 'blas' (threadpoolctl's view of the BLAS libraries, with the kernel each
+    runs), 'forced' (environment settings that force a BLAS kernel), 'unforced' (NumPy's rate
+    without them, where they are set: what they cost)}."""
     def wanted(known):
         return known.get("times", 0) < times or (known.get("gflops", 0.0) < above and known.get("times", 0) < PEAK_TIMES)
 
-    while wanted(_PEAKS.get(cores, {})):
-        got = _worker(cores).request({"op": "peak", "size": PEAK_SIZE, "cores": cores}, "measuring the peak",
-                                     timeout=600)
-        before = _PEAKS.get(cores, {"rates": {}, "errors": {}, "times": 0})
+    key, size = budgets.table(cores, device), PEAK_SIZE if device == "cpu" else GPU_PEAK_SIZE
+    while wanted(_PEAKS.get(key, {})):
+        got = _worker(cores).request({"op": "peak", "size": size, "cores": cores, "device": device},
+                                     "measuring the peak", timeout=600)
+        before = _PEAKS.get(key, {"rates": {}, "errors": {}, "times": 0})
         rates = dict(before["rates"])
         for lib, r in got["rates"].items():
             if "gflops" in r:
@@ -236,11 +239,12 @@ def peak(cores: int, times: int = 1, above: float = 0.0) -> dict:
         best = max(rates, key=rates.get) if rates else ""
         out = {"gflops": rates.get(best, float("nan")), "library": best, "rates": rates, "blas": got["blas"],
                "errors": {**before["errors"], **{lib: r["error"] for lib, r in got["rates"].items() if "error" in r}},
-               "forced": budgets.forced(), "unforced": before.get("unforced"), "times": before["times"] + 1}
+               "forced": budgets.forced() if device == "cpu" else {}, "unforced": before.get("unforced"),
+               "times": before["times"] + 1, "size": size, "gpu": got.get("gpu", "")}
         if out["forced"] and out["unforced"] is None:
             out["unforced"] = unforced_numpy(cores)
-        _PEAKS[cores] = out
-    return _PEAKS[cores]
+        _PEAKS[key] = out
+    return _PEAKS[key]
 
 
 UNFORCED = """
