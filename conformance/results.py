@@ -191,23 +191,29 @@ class Report:
         """The README's performance goals, per thread budget, each judged from this run's intervals:
         met or not met only where the interval lies on one side of the goal, otherwise the run
         cannot tell. Rows that used more cores than their budget, saw the machine busy or came out
-        above the peak are not ranked."""
+        above the peak are not ranked; a goal about the best row is 'not met' only where no row
+        that might be the best went unjudged (busy, slowed, above the peak), else 'cannot tell'."""
         out = []
         for table in sorted({table_of(r) for r in rows}, key=budgets.table_order):
             name, gpu = budgets.table_name(table), not table.isdigit()
             mine = [r for r in rows if table_of(r) == table]
             fair = [r for r in mine if not r["busy"] and not r.get("over_budget") and not r.get("above_peak")]
             cell = [r for r in fair if r["group"] == "tutorial cell"]
+            unjudged = [r for r in mine if r not in fair and not r.get("over_budget")]  # unmeasured, not disqualified
+
+            def best_of(verdict, group="tutorial cell"):  # a goal about the best row, with others unjudged
+                left = sum(r["group"] == group for r in unjudged)
+                return f"cannot tell, {left} not judged" if verdict == "not met" and left else verdict
             if cell:
                 best = min(cell, key=lambda r: r["floor_ratio"])
-                verdict = timing.judge(best["ratio_low"], best["ratio_high"], 1.10)
+                verdict = best_of(timing.judge(best["ratio_low"], best["ratio_high"], 1.10))
                 out.append(f"{name}: fastest at its tutorial cell against the floor: {best['implementation']}, "
                            f"{best['floor_ratio']:.2f}x [{best['ratio_low']:.2f}, {best['ratio_high']:.2f}] "
                            f"(goal <= 1.10x: {verdict})")
                 share = PEAK_GOAL.get(table == "1", 0.60)
                 best = max(cell, key=lambda r: r["peak_share"])
                 low, high = _share_interval(best)
-                goal = "no goal on a GPU" if gpu else f"goal >= {share:.0%}: {timing.judge(low, high, share, below=False)}"
+                goal = "no goal on a GPU" if gpu else f"goal >= {share:.0%}: {best_of(timing.judge(low, high, share, below=False))}"
                 out.append(f"{name}: best share of the peak at its tutorial cell: {best['implementation']}, "
                            f"{best['peak_share']:.0%} [{low:.0%}, {high:.0%}] ({goal}{_floor_note(best)})")
             tiny = [r for r in fair if r["size"] == [1, 1, 1, 1] and "whole_loop" in self.tags.get(r["implementation"], ())
@@ -222,7 +228,7 @@ class Report:
             if big:
                 best = max(big, key=lambda r: r["peak_share"])
                 low, high = _share_interval(best)
-                goal = "no goal on a GPU" if gpu else f"goal >= 85%: {timing.judge(low, high, 0.85, below=False)}"
+                goal = "no goal on a GPU" if gpu else f"goal >= 85%: {best_of(timing.judge(low, high, 0.85, below=False), best['group'])}"
                 out.append(f"{name}: size >= 2048: best {best['implementation']} at {best['peak_share']:.0%} "
                            f"[{low:.0%}, {high:.0%}] of the peak ({goal}{_floor_note(best)})")
             over = [f"{r['implementation']} ({r['group']}, {r['cores']:.1f} cores)" for r in mine if r.get("over_budget")]

@@ -422,6 +422,25 @@ def test_a_share_goal_says_how_far_the_floor_itself_goes():
                      "(goal >= 75%: not met; its floor, the products alone: 81%)"], share
 
 
+def test_a_goal_about_the_best_row_is_not_called_missed_while_a_row_went_unjudged():
+    """At two cores the host's slow mode flagged the rows that meet the share goal in quick hours
+    (`fast_numpy` at 68-69%), and the goal line said 'not met' from `fast_tf_function`'s 51%: the
+    best row was not known. A row over its budget is disqualified, not unknown."""
+    timed = [dict(b, t1_cpu=b["t1"] * 2, ts_cpu=b["ts"] * 2, floor_cpu=b["floor"] * 2) for b in blocks(9)]
+    cell = {**timing.summarize(timed, 500, 26e6, 200.0, 2), "group": "tutorial cell", "size": [64, 1000, 100, 10],
+            "budget": 2}
+    honest = {**cell, "implementation": "honest", "busy": False}  # 1.25x the floor, 65% of a 200 GFLOP/s peak
+    slowed = {**cell, "implementation": "slowed", "busy": True, "slowed_row": True}
+    hog = {**cell, "implementation": "hog", "over_budget": True}
+    rep = results.Report(["honest", "slowed", "hog"])
+
+    def verdicts(rows):
+        return [re.search(r"\(goal [<>]= [^:]+: ([^;)]+)", g)[1] for g in rep.goals(rows) if "(goal" in g]
+    assert verdicts([honest, hog]) == ["not met", "met"]
+    assert verdicts([honest, slowed, hog]) == ["cannot tell, 1 not judged", "met"]
+    assert verdicts([{**honest, "peak_share": 0.5}, slowed]) == ["cannot tell, 1 not judged"] * 2
+
+
 class Paced:
     """A stand-in implementation whose call takes 10 ms plus `per_step` a step, as timed in its worker."""
 
