@@ -236,6 +236,33 @@ def test_a_gpu_floor_computes_the_products_in_float32_and_times_them_there(lib):
     assert matmul.peak(1024, rounds=1, device=device)[lib]["gflops"] > 0
 
 
+def test_a_gpu_timing_runs_on_the_first_gpu_seen_and_skips_saying_why_where_none():
+    """The GPU table's timings get the cell on the first GPU the implementation's frameworks see;
+    with none, or a module that refuses the device, they skip with the reason (not fail)."""
+    class Seen:
+        def __init__(self, found, why=""):
+            self.name, self.found, self.why = "mine", found, why
+
+        def devices(self):
+            return self.found, self.why
+
+    got = []
+    tests_speed.on_gpu(Seen(["cuda:1", "cuda:0"]), Config(), lambda cfg: got.append(cfg.device))
+    assert got == ["cuda:1"]
+    with pytest.raises(pytest.skip.Exception, match="no GPU: torch 9 is a CPU-only build"):
+        tests_speed.on_gpu(Seen([], "no GPU: torch 9 is a CPU-only build"), Config(), got.append)
+
+    def refuses(cfg):
+        raise ValueError(f"device {cfg.device!r} is not supported")
+    with pytest.raises(pytest.skip.Exception, match="mine runs on the CPU only"):
+        tests_speed.on_gpu(Seen(["cuda:0"]), Config(), refuses)
+
+    def broken(cfg):
+        raise ValueError("lr must be positive")
+    with pytest.raises(ValueError, match="lr must be positive"):  # any other error is the timing's failure
+        tests_speed.on_gpu(Seen(["cuda:0"]), Config(), broken)
+
+
 def test_a_gpu_has_a_table_of_its_own():
     """Rows timed on a GPU form their own table under the GPU's peak, with goal lines of their own;
     a GPU row faster against its floor than any CPU row takes nothing from the CPU tables' goals."""
