@@ -229,10 +229,11 @@ class Impl:
             return 0
         return self._worker.request({"op": "write", "call": call, "value": value}, f"writing into a result of {self.name}")["written"]
 
-    def devices(self) -> tuple:
-        """(the cfg.device strings of the GPUs its frameworks see, why none if none), asked in its worker."""
-        reply = self.worker().request({"op": "devices", "frameworks": list(self.frameworks)},
-                                      f"asking {self.name}'s frameworks for GPUs")
+    def devices(self, cores=None) -> tuple:
+        """(the cfg.device strings of the GPUs its frameworks see, why none if none), asked in its
+        worker (cores: the timing worker of that budget, which a GPU timing then runs in)."""
+        reply = self.worker(cores).request({"op": "devices", "frameworks": list(self.frameworks)},
+                                           f"asking {self.name}'s frameworks for GPUs")
         return reply.get("devices", []), reply.get("missing", "")
 
     def _load_beside(self, worker, other) -> str:

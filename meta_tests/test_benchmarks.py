@@ -243,7 +243,7 @@ def test_a_gpu_timing_runs_on_the_first_gpu_seen_and_skips_saying_why_where_none
         def __init__(self, found, why=""):
             self.name, self.found, self.why = "mine", found, why
 
-        def devices(self):
+        def devices(self, cores=None):
             return self.found, self.why
 
     got = []
