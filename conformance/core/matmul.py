@@ -15,6 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 from conformance import timing
+from conformance.devices import gpu_devices
 
 LIBRARIES = ("numpy", "torch", "tensorflow", "jax")
 GPU_LIBRARIES = ("torch", "jax")  # on a GPU: the GPU machines lent here have no TensorFlow to try it with
@@ -25,21 +26,7 @@ ROUNDS, ROUND_S = 5, 0.05  # a way's cost: the median of ROUNDS rounds of about 
 def installed(device: str = "cpu") -> list:
     """The libraries that can run the products on device (on a GPU: those that see it)."""
     found = [lib for lib in LIBRARIES if importlib.util.find_spec(lib) is not None]
-    return found if device == "cpu" else [lib for lib in found if lib in GPU_LIBRARIES and _sees(lib, device)]
-
-
-def _sees(lib: str, device: str) -> bool:
-    index = int(device.partition(":")[2] or 0)
-    if lib == "torch":
-        import torch
-
-        return torch.cuda.is_available() and index < torch.cuda.device_count()
-    import jax
-
-    try:
-        return index < len(jax.devices("gpu"))
-    except RuntimeError:  # no GPU backend
-        return False
+    return found if device == "cpu" else [lib for lib in found if lib in GPU_LIBRARIES and device in gpu_devices({lib})]
 
 
 def _numpy(pairs, counts, device="cpu"):
@@ -301,7 +288,7 @@ def op_peak(msg) -> dict:
 
 def gpu_name(device: str) -> str:
     """The GPU's name as torch gives it ('' on the CPU, or where torch does not see it)."""
-    if device == "cpu" or "torch" not in installed(device):
+    if device == "cpu" or device not in gpu_devices({"torch"}):
         return ""
     import torch
 
